@@ -1,0 +1,140 @@
+//! Command-line interface: clap derive types whose doc comments are the help text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::render::ColorMode;
+
+/// A terminal client for PackSpaces classroom video spaces.
+///
+/// Video is drawn with half-block characters (▀): every terminal cell shows two pixels.
+#[derive(Debug, Parser)]
+#[command(name = "packspaces", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+
+    /// Append logs to this file (the screen belongs to the video). Level: PACKSPACES_LOG.
+    #[arg(long, global = true, value_name = "PATH", env = "PACKSPACES_LOG_FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Play a video file in the terminal (y4m, IVF with VP8, or H.264 Annex B).
+    ///
+    /// Keys: q, Esc or Ctrl-C quit.
+    Play(PlayArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PlayArgs {
+    /// The video file: .y4m (raw 4:2:0), .ivf (VP8) or .h264 (Annex B byte stream).
+    pub file: PathBuf,
+
+    /// Size in cells as COLSxROWS, e.g. 80x24 [default: fit the terminal, or 80x24 when
+    /// the output is not a terminal].
+    #[arg(long, value_name = "COLSxROWS", value_parser = parse_size)]
+    pub size: Option<(u16, u16)>,
+
+    /// Colours to use.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Start again at the end of the file, until you quit.
+    #[arg(long = "loop")]
+    pub looping: bool,
+
+    /// Frames per second [default: from the file, or 30].
+    #[arg(long, value_parser = parse_fps)]
+    pub fps: Option<f64>,
+
+    /// Print statistics when done: frames shown and dropped, render time, bytes per cell.
+    #[arg(long)]
+    pub stats: bool,
+
+    /// Show every frame as fast as possible, ignoring the frame rate (for benchmarks).
+    #[arg(long)]
+    pub no_wait: bool,
+
+    /// Colour change (squared perceptual distance) below which a cell is not redrawn;
+    /// 0 redraws every change. Truecolor only.
+    #[arg(long, default_value_t = crate::render::ansi::DEFAULT_THRESHOLD, value_name = "N")]
+    pub threshold: u32,
+}
+
+/// `--color` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorChoice {
+    /// From COLORTERM and TERM.
+    Auto,
+    /// 24-bit colour.
+    #[value(alias = "24bit")]
+    Truecolor,
+    /// The xterm 256-colour palette.
+    #[value(name = "256")]
+    Palette256,
+    /// The 16 ANSI colours.
+    #[value(name = "16")]
+    Ansi16,
+}
+
+impl ColorChoice {
+    pub fn resolve(self) -> ColorMode {
+        match self {
+            ColorChoice::Auto => ColorMode::from_env(),
+            ColorChoice::Truecolor => ColorMode::TrueColor,
+            ColorChoice::Palette256 => ColorMode::Palette256,
+            ColorChoice::Ansi16 => ColorMode::Ansi16,
+        }
+    }
+}
+
+/// Parses `COLSxROWS`, each from 1 to 4000.
+pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
+    let bad = || format!("{s:?} is not a size like 80x24");
+    let (c, r) = s.split_once(['x', 'X']).ok_or_else(bad)?;
+    let (c, r): (u16, u16) = (
+        c.trim().parse().map_err(|_| bad())?,
+        r.trim().parse().map_err(|_| bad())?,
+    );
+    if c == 0 || r == 0 || c > 4000 || r > 4000 {
+        return Err(format!(
+            "{s:?}: columns and rows must be between 1 and 4000"
+        ));
+    }
+    Ok((c, r))
+}
+
+/// Parses a frame rate between 0.1 and 1000.
+pub fn parse_fps(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(0.1..=1000.0).contains(&v) {
+        return Err(format!("{s}: frame rate must be between 0.1 and 1000"));
+    }
+    Ok(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn sizes_and_rates_are_validated() {
+        assert_eq!(parse_size("80x24"), Ok((80, 24)));
+        assert_eq!(parse_size("160X48"), Ok((160, 48)));
+        assert!(parse_size("0x10").is_err());
+        assert!(parse_size("80").is_err());
+        assert!(parse_size("99999x2").is_err());
+        assert_eq!(parse_fps("29.97"), Ok(29.97));
+        assert!(parse_fps("0").is_err());
+        assert!(parse_fps("NaN").is_err());
+    }
+}

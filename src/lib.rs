@@ -1,0 +1,12 @@
+//! packspaces: a terminal client for PackSpaces classroom video spaces.
+//!
+//! The binary's subcommands live in [`cli`]; everything else is a library so that tests and
+//! benchmarks drive the same code the binary runs.
+
+pub mod cli;
+pub mod contain;
+pub mod logging;
+pub mod media;
+pub mod play;
+pub mod render;
+pub mod terminal;

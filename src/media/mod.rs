@@ -1,0 +1,34 @@
+//! Compressed video in, I420 frames out: file containers (y4m, IVF, H.264 Annex B) and the
+//! H.264 and VP8 decoders. Later the same decoders take depacketized RTP.
+
+pub mod annexb;
+pub mod file;
+pub mod h264;
+pub mod ivf;
+pub mod vp8;
+pub mod y4m;
+
+pub use file::{FrameSource, Next, open_video};
+
+/// Why a video could not be read. Messages name the problem; the caller adds the file.
+#[derive(Debug, thiserror::Error)]
+pub enum MediaError {
+    #[error("read failed: {0}")]
+    Io(#[from] std::io::Error),
+    #[error("{0}")]
+    Format(String),
+    #[error("unsupported: {0}")]
+    Unsupported(String),
+    #[error("truncated: {0}")]
+    Truncated(String),
+    #[error(transparent)]
+    Frame(#[from] crate::render::frame::FrameError),
+}
+
+/// Why one compressed frame could not be decoded. The stream can go on after it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{codec} decode error: {message}")]
+pub struct DecodeError {
+    pub codec: &'static str,
+    pub message: String,
+}
