@@ -1,0 +1,105 @@
+//! Shared helpers for the integration tests: a four-quadrant test picture, what each part
+//! of it should look like in every colour mode, and reading colours back off a screen.
+#![allow(dead_code)]
+
+use packspaces::render::{ColorMode, I420Frame, Rgb};
+
+pub const RED: Rgb = Rgb::new(255, 0, 0);
+pub const GREEN: Rgb = Rgb::new(0, 255, 0);
+pub const BLUE: Rgb = Rgb::new(0, 0, 255);
+pub const WHITE: Rgb = Rgb::new(255, 255, 255);
+
+pub const MODES: [ColorMode; 3] = [
+    ColorMode::TrueColor,
+    ColorMode::Palette256,
+    ColorMode::Ansi16,
+];
+
+/// Path of a committed fixture.
+pub fn fixture(name: &str) -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures")
+        .join(name)
+}
+
+/// Red top-left, green top-right, blue bottom-left, white bottom-right.
+pub fn quadrant_colour(left: bool, top: bool) -> Rgb {
+    match (left, top) {
+        (true, true) => RED,
+        (false, true) => GREEN,
+        (true, false) => BLUE,
+        (false, false) => WHITE,
+    }
+}
+
+pub fn quadrants(width: u32, height: u32) -> I420Frame {
+    let mut pixels = Vec::with_capacity((width * height) as usize);
+    for y in 0..height {
+        for x in 0..width {
+            pixels.push(quadrant_colour(x < width / 2, y < height / 2));
+        }
+    }
+    I420Frame::from_rgb(width, height, &pixels).unwrap()
+}
+
+/// Which half an output pixel shows, if the source area it averages lies in one half:
+/// `Some(true)` for the first (left or top) half. `p` is the pixel's index along an axis
+/// of `out` pixels covering `len` source pixels; exact integer arithmetic. (Frames here
+/// have even half sizes, so the half-resolution chroma never straddles the boundary.)
+pub fn side(p: u32, out: u32, len: u32) -> Option<bool> {
+    let (p, out, len, half) = (u64::from(p), u64::from(out), u64::from(len), u64::from(len / 2));
+    if (p + 1) * len <= half * out {
+        Some(true)
+    } else if p * len >= half * out {
+        Some(false)
+    } else {
+        None
+    }
+}
+
+/// What a user sees of a colour in a mode: exact RGB within `tolerance` for truecolor,
+/// the palette entry the terminal shows otherwise.
+pub fn assert_shows(mode: ColorMode, seen: vt100::Color, want: Rgb, context: &str) {
+    match (mode, seen) {
+        (ColorMode::TrueColor, vt100::Color::Rgb(r, g, b)) => {
+            let ok = r.abs_diff(want.r) <= 4 && g.abs_diff(want.g) <= 4 && b.abs_diff(want.b) <= 4;
+            assert!(ok, "{context}: saw ({r},{g},{b}), want {want:?}");
+        }
+        (ColorMode::Palette256, vt100::Color::Idx(i)) => {
+            assert_eq!(i, expected_index(mode, want), "{context}: want {want:?}");
+        }
+        (ColorMode::Ansi16, vt100::Color::Idx(i)) => {
+            assert_eq!(i, expected_index(mode, want), "{context}: want {want:?}");
+        }
+        _ => panic!("{context}: saw {seen:?} in {mode:?}, want {want:?}"),
+    }
+}
+
+/// The palette index a user expects for our four colours and black (xterm palette).
+pub fn expected_index(mode: ColorMode, c: Rgb) -> u8 {
+    match (mode, c) {
+        (ColorMode::Palette256, RED) => 196,
+        (ColorMode::Palette256, GREEN) => 46,
+        (ColorMode::Palette256, BLUE) => 21,
+        (ColorMode::Palette256, WHITE) => 231,
+        (ColorMode::Ansi16, RED) => 9,
+        (ColorMode::Ansi16, GREEN) => 10,
+        (ColorMode::Ansi16, BLUE) => 4,
+        (ColorMode::Ansi16, WHITE) => 15,
+        (ColorMode::Palette256, Rgb::BLACK) => 16,
+        (ColorMode::Ansi16, Rgb::BLACK) => 0,
+        _ => panic!("no expectation for {c:?} in {mode:?}"),
+    }
+}
+
+/// The (upper, lower) colours a screen cell shows, from its glyph and colours.
+pub fn visible(cell: &vt100::Cell) -> Option<(vt100::Color, vt100::Color)> {
+    let (fg, bg) = (cell.fgcolor(), cell.bgcolor());
+    match cell.contents() {
+        "▀" => Some((fg, bg)),
+        "▄" => Some((bg, fg)),
+        " " => Some((bg, bg)),
+        "█" => Some((fg, fg)),
+        _ => None,
+    }
+}
