@@ -62,7 +62,15 @@ pub struct PlayArgs {
     /// 0 redraws every change. Truecolor only.
     #[arg(long, default_value_t = crate::render::ansi::DEFAULT_THRESHOLD, value_name = "N")]
     pub threshold: u32,
+
+    /// Output budget in bytes per cell per frame: in frames with much motion, the cells
+    /// that changed most are redrawn first (truecolor only). 0 = no limit.
+    #[arg(long, default_value_t = DEFAULT_BUDGET, value_name = "BYTES")]
+    pub budget: f32,
 }
+
+/// Default `--budget`: keeps heavy motion near 8 bytes per cell (see BENCHMARKS.md).
+pub const DEFAULT_BUDGET: f32 = 8.0;
 
 /// `--color` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

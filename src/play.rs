@@ -93,6 +93,8 @@ pub struct PlayOptions {
     pub fps: Option<f64>,
     pub no_wait: bool,
     pub threshold: u32,
+    /// Bytes per cell per frame (0 = unlimited).
+    pub budget: f32,
     pub measure_error: bool,
 }
 
@@ -107,6 +109,7 @@ pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
         fps: args.fps,
         no_wait: args.no_wait,
         threshold: args.threshold,
+        budget: args.budget,
         measure_error: args.stats,
     };
     tracing::info!("playing {name}: {}", source.describe());
@@ -158,7 +161,9 @@ pub fn play(
         None if interactive => crossterm::terminal::size().unwrap_or(DEFAULT_SIZE),
         None => DEFAULT_SIZE,
     };
-    let mut painter = AnsiPainter::new(options.color).with_threshold(options.threshold);
+    let mut painter = AnsiPainter::new(options.color)
+        .with_threshold(options.threshold)
+        .with_budget(options.budget);
     let mut buf = Vec::with_capacity(64 << 10);
     let mut due = Instant::now();
     let mut decoded_this_pass = 0u64;

@@ -1,5 +1,6 @@
 //! `packspaces play` on real files: decoded fixtures show the right colours on a terminal
 //! emulator, and bad files give a one-line error naming the file, never a panic.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
 
@@ -18,6 +19,7 @@ fn options(mode: ColorMode, size: (u16, u16)) -> PlayOptions {
         fps: None,
         no_wait: true,
         threshold: 0,
+        budget: 0.0,
         measure_error: true,
     }
 }
@@ -172,4 +174,57 @@ fn bad_arguments_are_refused_by_the_cli() {
     ] {
         assert!(text.contains(word), "help lacks {word}");
     }
+}
+
+/// A terminal that takes `delay` to accept each write, like a slow SSH link.
+struct SlowTerminal {
+    delay: std::time::Duration,
+    writes: usize,
+}
+
+impl std::io::Write for SlowTerminal {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::thread::sleep(self.delay);
+        self.writes += 1;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn a_slow_terminal_gets_the_newest_frames_and_nothing_queues() {
+    // 40 frames at 100 fps into a terminal that needs 30 ms per write: about one frame
+    // in three can be shown; the rest must be dropped, not queued.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("fast.y4m");
+    // Alternate two pictures so that every frame changes the screen.
+    let frames = [quadrants(64, 48), quadrants(48, 64)];
+    let mut file = b"YUV4MPEG2 W64 H48 F100:1 C420jpeg\n".to_vec();
+    for i in 0..40 {
+        let frame = &frames[i % 2];
+        file.extend_from_slice(b"FRAME\n");
+        file.extend_from_slice(frame.y());
+        file.extend_from_slice(frame.u());
+        file.extend_from_slice(frame.v());
+    }
+    std::fs::write(&path, file).unwrap();
+    let mut options = options(ColorMode::TrueColor, (16, 6));
+    options.no_wait = false;
+    let mut term = SlowTerminal {
+        delay: std::time::Duration::from_millis(30),
+        writes: 0,
+    };
+    let mut source = packspaces::media::open_video(&path).unwrap();
+    let mut stats = packspaces::play::PlayStats::default();
+    packspaces::play::play(source.as_mut(), &options, &mut term, false, &mut stats).unwrap();
+    assert_eq!(stats.decoded, 40);
+    assert_eq!(stats.shown + stats.dropped, 40, "{stats}");
+    assert!(
+        stats.dropped >= 15,
+        "late frames were shown anyway: {stats}"
+    );
+    assert!(stats.shown >= 2, "{stats}");
 }

@@ -22,6 +22,10 @@ const LOWER_HALF: &str = "▄";
 
 /// Default skip threshold (squared redmean distance); about 2/255 per channel.
 pub const DEFAULT_THRESHOLD: u32 = 36;
+/// The largest threshold a byte budget may raise the threshold to; about 11/255 per channel.
+pub const MAX_THRESHOLD: u32 = 1400;
+/// Starting guess of the bytes one redrawn cell costs, before any were measured.
+const INITIAL_COST_PER_CELL: f32 = 24.0;
 
 /// What one cell shows: its upper and lower colour.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -42,11 +46,22 @@ struct Pen {
 pub struct AnsiPainter {
     mode: ColorMode,
     threshold: u32,
+    /// Bytes per cell per frame to aim for, if limited.
+    budget: Option<f32>,
+    /// Recent bytes per redrawn cell (moving average), for the budget.
+    cost_per_cell: f32,
+    /// The threshold the last frame used.
+    last_threshold: u32,
     cols: u16,
     rows: u16,
     /// Zero-based terminal column and row of the grid's top-left cell.
     origin: (u16, u16),
     shown: Vec<Option<Shown>>,
+    /// Per-frame scratch: wanted colours, and their distance from what is shown.
+    wants: Vec<Shown>,
+    distances: Vec<u32>,
+    ranked: Vec<u32>,
+    selected: Vec<bool>,
 }
 
 impl AnsiPainter {
@@ -54,10 +69,17 @@ impl AnsiPainter {
         Self {
             mode,
             threshold: DEFAULT_THRESHOLD,
+            budget: None,
+            cost_per_cell: INITIAL_COST_PER_CELL,
+            last_threshold: DEFAULT_THRESHOLD,
             cols: 0,
             rows: 0,
             origin: (0, 0),
             shown: Vec::new(),
+            wants: Vec::new(),
+            distances: Vec::new(),
+            ranked: Vec::new(),
+            selected: Vec::new(),
         }
     }
 
@@ -66,6 +88,18 @@ impl AnsiPainter {
     pub fn with_threshold(mut self, threshold: u32) -> Self {
         self.threshold = threshold;
         self
+    }
+
+    /// Limits output to about `bytes_per_cell` per cell per frame by raising the threshold
+    /// (up to [`MAX_THRESHOLD`]) in frames with much change. Truecolor only.
+    pub fn with_budget(mut self, bytes_per_cell: f32) -> Self {
+        self.budget = (bytes_per_cell > 0.0).then_some(bytes_per_cell);
+        self
+    }
+
+    /// The threshold the last painted frame used.
+    pub fn last_threshold(&self) -> u32 {
+        self.last_threshold
     }
 
     pub fn mode(&self) -> ColorMode {
@@ -113,11 +147,39 @@ impl AnsiPainter {
         }
     }
 
-    fn close(&self, a: Paint, b: Paint) -> bool {
-        match (a, b) {
-            (Paint::Rgb(x), Paint::Rgb(y)) => distance2(x, y) <= self.threshold,
-            _ => a == b,
+    /// This frame's threshold, and how many cells exactly at it are still redrawn: the
+    /// configured threshold, or with a budget, the distance that leaves only as many
+    /// cells above it as the budget affords (ties at it fill the rest of the budget,
+    /// in raster order, so equal errors cannot stall the refinement).
+    fn choose_threshold(&mut self) -> (u32, usize) {
+        let Some(budget) = self.budget else {
+            return (self.threshold, 0);
+        };
+        let cells = self.distances.len() as f32;
+        let affordable = ((budget * cells) / self.cost_per_cell.max(1.0)) as usize;
+        let changed = self
+            .distances
+            .iter()
+            .filter(|&&d| d > self.threshold)
+            .count();
+        if changed <= affordable {
+            return (self.threshold, 0);
         }
+        self.ranked.clear();
+        self.ranked.extend_from_slice(&self.distances);
+        let (_, &mut nth, _) = self
+            .ranked
+            .select_nth_unstable_by(affordable, |a, b| b.cmp(a));
+        if nth == u32::MAX {
+            // More cells are blank than the budget affords: they must all be drawn
+            // anyway, so draw them exactly.
+            return (self.threshold, 0);
+        }
+        if nth > MAX_THRESHOLD {
+            return (MAX_THRESHOLD, 0);
+        }
+        let above = self.distances.iter().filter(|&&d| d > nth).count();
+        (nth, affordable.saturating_sub(above))
     }
 
     /// Appends the bytes that turn the screen into `grid` to `out`. The grid must have the
@@ -127,6 +189,29 @@ impl AnsiPainter {
         if grid.cols() != self.cols || grid.rows() != self.rows {
             self.place(self.origin.0, self.origin.1, grid.cols(), grid.rows());
         }
+        self.wants.clear();
+        self.wants.extend(grid.cells().iter().map(|cell| Shown {
+            upper: self.mode.paint(cell.upper),
+            lower: self.mode.paint(cell.lower),
+        }));
+        self.distances.clear();
+        self.distances
+            .extend(
+                self.shown
+                    .iter()
+                    .zip(&self.wants)
+                    .map(|(shown, want)| match shown {
+                        Some(s) => paint_distance(s.upper, want.upper)
+                            .max(paint_distance(s.lower, want.lower)),
+                        None => u32::MAX,
+                    }),
+            );
+        let (threshold, mut ties) = self.choose_threshold();
+        self.last_threshold = threshold;
+        // Redrawn cells reuse a close pen colour only within a quarter of a raised
+        // threshold, so that they land well inside it and a still picture converges.
+        let pen_tolerance = (threshold / 4).max(self.threshold);
+
         let start = out.len();
         out.extend_from_slice(SYNC_BEGIN);
         let body = out.len();
@@ -134,21 +219,37 @@ impl AnsiPainter {
         // Where the cursor is, in grid coordinates, when known.
         let mut cursor: Option<(u16, u16)> = None;
         let cols = usize::from(self.cols);
-        for (i, cell) in grid.cells().iter().enumerate() {
+        self.selected.clear();
+        self.selected.extend(self.distances.iter().map(|&d| {
+            let redraw = d > threshold || (d == threshold && ties > 0);
+            if d == threshold && redraw {
+                ties -= 1;
+            }
+            redraw
+        }));
+        let mut redrawn = 0usize;
+        for i in 0..self.wants.len() {
             let (col, row) = ((i % cols) as u16, (i / cols) as u16);
-            let want = Shown {
-                upper: self.mode.paint(cell.upper),
-                lower: self.mode.paint(cell.lower),
-            };
-            if let Some(shown) = self.shown[i]
-                && self.close(shown.upper, want.upper)
-                && self.close(shown.lower, want.lower)
-            {
+            if !self.selected[i] {
+                // The cursor is here and the next cell gets drawn: a jump over this cell
+                // costs 3 bytes, drawing it with the pen as it is costs no more (1 for a
+                // space), and brings it closer to the picture.
+                let next_drawn = col + 1 < self.cols && self.selected[i + 1];
+                if cursor == Some((col, row))
+                    && next_drawn
+                    && let Some(shown) = self.shown[i]
+                    && let Some((glyph, drawn)) = reuse_pen(self.wants[i], pen_tolerance, pen)
+                    && error(drawn, self.wants[i]) < error(shown, self.wants[i])
+                {
+                    out.extend_from_slice(glyph.as_bytes());
+                    self.shown[i] = Some(drawn);
+                    cursor = Some((col + 1, row));
+                }
                 continue;
             }
             self.move_to(cursor, col, row, out);
-            let drawn = self.draw_cell(want, &mut pen, out);
-            self.shown[i] = Some(drawn);
+            self.shown[i] = Some(draw_cell(self.wants[i], pen_tolerance, &mut pen, out));
+            redrawn += 1;
             // After the last column the cursor may sit in the terminal's pending-wrap
             // state, so its position is only trusted inside the row.
             cursor = (col + 1 < self.cols).then_some((col + 1, row));
@@ -158,6 +259,8 @@ impl AnsiPainter {
         } else {
             out.extend_from_slice(b"\x1b[0m");
             out.extend_from_slice(SYNC_END);
+            let cost = (out.len() - start) as f32 / redrawn.max(1) as f32;
+            self.cost_per_cell = 0.7 * self.cost_per_cell + 0.3 * cost;
         }
     }
 
@@ -182,70 +285,128 @@ impl AnsiPainter {
             }
         }
     }
+}
 
-    /// Draws one cell with whichever glyph needs the fewest colour changes, and returns
-    /// the colours it actually shows (pen colours reused within the threshold).
-    fn draw_cell(&self, want: Shown, pen: &mut Pen, out: &mut Vec<u8>) -> Shown {
-        let has = |p: Option<Paint>, c: Paint| p.is_some_and(|p| self.close(p, c));
-        let same_halves = self.close(want.upper, want.lower);
-        // Candidates: (glyph, fg, bg); None means "any colour will do".
-        let mut best: Option<(usize, &str, Option<Paint>, Option<Paint>)> = None;
-        let mut consider = |glyph: &'static str, fg: Option<Paint>, bg: Option<Paint>| {
-            let changes = usize::from(fg.is_some_and(|c| !has(pen.fg, c)))
-                + usize::from(bg.is_some_and(|c| !has(pen.bg, c)));
-            let cost = changes * 16 + glyph.len();
-            if best.is_none_or(|b| cost < b.0) {
-                best = Some((cost, glyph, fg, bg));
-            }
-        };
-        consider(UPPER_HALF, Some(want.upper), Some(want.lower));
-        consider(LOWER_HALF, Some(want.lower), Some(want.upper));
-        if same_halves {
-            consider(" ", None, Some(want.upper));
-            consider("█", Some(want.upper), None);
-        }
-        let Some((_, glyph, fg, bg)) = best else {
-            return want;
-        };
-        let new_fg = fg.filter(|&c| !has(pen.fg, c));
-        let new_bg = bg.filter(|&c| !has(pen.bg, c));
-        if new_fg.is_some() || new_bg.is_some() {
-            out.extend_from_slice(b"\x1b[");
-            if let Some(c) = new_fg {
-                push_color(out, c, true);
-                pen.fg = Some(c);
-            }
-            if let Some(c) = new_bg {
-                if new_fg.is_some() {
-                    out.push(b';');
-                }
-                push_color(out, c, false);
-                pen.bg = Some(c);
-            }
-            out.push(b'm');
-        }
-        out.extend_from_slice(glyph.as_bytes());
-        // What the screen now shows, from the pen (which may be a close reuse).
-        let fg = pen.fg.unwrap_or(want.upper);
-        let bg = pen.bg.unwrap_or(want.lower);
-        match glyph {
-            UPPER_HALF => Shown {
-                upper: fg,
-                lower: bg,
-            },
-            LOWER_HALF => Shown {
-                upper: bg,
-                lower: fg,
-            },
-            " " => Shown {
+/// How far a cell's shown colours are from the wanted ones (sum of both halves).
+fn error(shown: Shown, want: Shown) -> u64 {
+    u64::from(paint_distance(shown.upper, want.upper))
+        + u64::from(paint_distance(shown.lower, want.lower))
+}
+
+/// A glyph that shows `want` (within `tolerance`) with the pen as it is, if there is one;
+/// the cheapest first.
+fn reuse_pen(want: Shown, tolerance: u32, pen: Pen) -> Option<(&'static str, Shown)> {
+    let close = |p: Option<Paint>, c: Paint| p.is_some_and(|p| paint_distance(p, c) <= tolerance);
+    let (fg, bg) = (pen.fg?, pen.bg?);
+    if close(pen.bg, want.upper) && close(pen.bg, want.lower) {
+        Some((
+            " ",
+            Shown {
                 upper: bg,
                 lower: bg,
             },
-            _ => Shown {
+        ))
+    } else if close(pen.fg, want.upper) && close(pen.bg, want.lower) {
+        Some((
+            UPPER_HALF,
+            Shown {
+                upper: fg,
+                lower: bg,
+            },
+        ))
+    } else if close(pen.fg, want.lower) && close(pen.bg, want.upper) {
+        Some((
+            LOWER_HALF,
+            Shown {
+                upper: bg,
+                lower: fg,
+            },
+        ))
+    } else if close(pen.fg, want.upper) && close(pen.fg, want.lower) {
+        Some((
+            "█",
+            Shown {
                 upper: fg,
                 lower: fg,
             },
+        ))
+    } else {
+        None
+    }
+}
+
+/// Draws one cell with whichever glyph needs the fewest colour changes, and returns
+/// the colours it actually shows (pen colours reused within the threshold).
+fn draw_cell(want: Shown, threshold: u32, pen: &mut Pen, out: &mut Vec<u8>) -> Shown {
+    let close = |a: Paint, b: Paint| paint_distance(a, b) <= threshold;
+    let has = |p: Option<Paint>, c: Paint| p.is_some_and(|p| close(p, c));
+    let same_halves = close(want.upper, want.lower);
+    // Candidates: (glyph, fg, bg); None means "any colour will do".
+    let mut best: Option<(usize, &str, Option<Paint>, Option<Paint>)> = None;
+    let mut consider = |glyph: &'static str, fg: Option<Paint>, bg: Option<Paint>| {
+        let changes = usize::from(fg.is_some_and(|c| !has(pen.fg, c)))
+            + usize::from(bg.is_some_and(|c| !has(pen.bg, c)));
+        let cost = changes * 16 + glyph.len();
+        if best.is_none_or(|b| cost < b.0) {
+            best = Some((cost, glyph, fg, bg));
         }
+    };
+    consider(UPPER_HALF, Some(want.upper), Some(want.lower));
+    consider(LOWER_HALF, Some(want.lower), Some(want.upper));
+    if same_halves {
+        consider(" ", None, Some(want.upper));
+        consider("█", Some(want.upper), None);
+    }
+    let Some((_, glyph, fg, bg)) = best else {
+        return want;
+    };
+    let new_fg = fg.filter(|&c| !has(pen.fg, c));
+    let new_bg = bg.filter(|&c| !has(pen.bg, c));
+    if new_fg.is_some() || new_bg.is_some() {
+        out.extend_from_slice(b"\x1b[");
+        if let Some(c) = new_fg {
+            push_color(out, c, true);
+            pen.fg = Some(c);
+        }
+        if let Some(c) = new_bg {
+            if new_fg.is_some() {
+                out.push(b';');
+            }
+            push_color(out, c, false);
+            pen.bg = Some(c);
+        }
+        out.push(b'm');
+    }
+    out.extend_from_slice(glyph.as_bytes());
+    // What the screen now shows, from the pen (which may be a close reuse).
+    let fg = pen.fg.unwrap_or(want.upper);
+    let bg = pen.bg.unwrap_or(want.lower);
+    match glyph {
+        UPPER_HALF => Shown {
+            upper: fg,
+            lower: bg,
+        },
+        LOWER_HALF => Shown {
+            upper: bg,
+            lower: fg,
+        },
+        " " => Shown {
+            upper: bg,
+            lower: bg,
+        },
+        _ => Shown {
+            upper: fg,
+            lower: fg,
+        },
+    }
+}
+
+/// Perceptual distance between two paints; palette entries are equal or infinitely apart.
+fn paint_distance(a: Paint, b: Paint) -> u32 {
+    match (a, b) {
+        (Paint::Rgb(x), Paint::Rgb(y)) => distance2(x, y),
+        _ if a == b => 0,
+        _ => u32::MAX,
     }
 }
 
@@ -399,6 +560,65 @@ mod tests {
         p.place(1, 0, 2, 2);
         assert!(paint(&mut p, &g).starts_with("\x1b[?2026h\x1b[1;2H"));
         assert_eq!(paint(&mut p, &CellGrid::default()), "");
+    }
+
+    /// A grid whose every cell is a distinct grey, offset by `shift`.
+    fn ramp(cols: u16, rows: u16, shift: u8) -> CellGrid {
+        let mut g = CellGrid::filled(cols, rows, cell(RED, BLUE));
+        for row in 0..rows {
+            for col in 0..cols {
+                let v = ((u32::from(col) * 7 + u32::from(row) * 31) % 200) as u8 + shift;
+                g.set(col, row, cell(Rgb::new(v, v, 255 - v), Rgb::new(v, 0, v)));
+            }
+        }
+        g
+    }
+
+    #[test]
+    fn a_budget_redraws_the_largest_changes_first_and_refines_later() {
+        let mut p = AnsiPainter::new(ColorMode::TrueColor).with_budget(4.0);
+        let first = paint(&mut p, &ramp(40, 10, 0));
+        // The first frame has nothing on screen to keep: everything is drawn.
+        assert!(first.len() > 400 * 10, "{}", first.len());
+        // Every cell moves a little, a few cells a lot.
+        let mut g = ramp(40, 10, 6);
+        for col in [3u16, 17, 29] {
+            g.set(col, 4, cell(WHITE, WHITE));
+        }
+        let second = paint(&mut p, &g);
+        assert!(
+            second.len() < 40 * 10 * 6,
+            "over budget: {} bytes, threshold {}, cost {}",
+            second.len(),
+            p.last_threshold(),
+            p.cost_per_cell
+        );
+        assert!(
+            second.matches("48;2;255;255;255m").count() >= 1,
+            "big changes first"
+        );
+        assert!(p.last_threshold() > DEFAULT_THRESHOLD);
+        let error_after_second = p.mean_error(&g);
+        // The picture holds still: leftover errors are refined away, within the cap.
+        for _ in 0..20 {
+            paint(&mut p, &g);
+        }
+        assert!(p.mean_error(&g) < error_after_second / 2.0);
+        assert_eq!(p.last_threshold(), DEFAULT_THRESHOLD);
+    }
+
+    #[test]
+    fn a_budget_never_leaves_errors_above_the_cap() {
+        let mut p = AnsiPainter::new(ColorMode::TrueColor).with_budget(0.5);
+        paint(&mut p, &ramp(20, 5, 0));
+        let g = ramp(20, 5, 40);
+        paint(&mut p, &g);
+        assert!(p.last_threshold() <= MAX_THRESHOLD);
+        for (shown, want) in p.shown.iter().zip(g.cells()) {
+            let s = shown.unwrap();
+            assert!(distance2(s.upper.to_rgb(), want.upper) <= MAX_THRESHOLD);
+            assert!(distance2(s.lower.to_rgb(), want.lower) <= MAX_THRESHOLD);
+        }
     }
 
     #[test]

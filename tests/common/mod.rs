@@ -1,6 +1,6 @@
 //! Shared helpers for the integration tests: a four-quadrant test picture, what each part
 //! of it should look like in every colour mode, and reading colours back off a screen.
-#![allow(dead_code)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use packspaces::render::{ColorMode, I420Frame, Rgb};
 
@@ -47,7 +47,12 @@ pub fn quadrants(width: u32, height: u32) -> I420Frame {
 /// of `out` pixels covering `len` source pixels; exact integer arithmetic. (Frames here
 /// have even half sizes, so the half-resolution chroma never straddles the boundary.)
 pub fn side(p: u32, out: u32, len: u32) -> Option<bool> {
-    let (p, out, len, half) = (u64::from(p), u64::from(out), u64::from(len), u64::from(len / 2));
+    let (p, out, len, half) = (
+        u64::from(p),
+        u64::from(out),
+        u64::from(len),
+        u64::from(len / 2),
+    );
     if (p + 1) * len <= half * out {
         Some(true)
     } else if p * len >= half * out {
