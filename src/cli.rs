@@ -26,6 +26,41 @@ pub enum Command {
     ///
     /// Keys: q, Esc or Ctrl-C quit.
     Play(PlayArgs),
+
+    /// Run a classroom backend: Socket.IO spaces, a PeerJS server and the browser page,
+    /// all on one port, with no internet needed.
+    ///
+    /// Browsers open http://HOST:PORT/SPACE; terminals run the printed `packspaces join`
+    /// line. Stop with Ctrl-C.
+    Serve(ServeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Port to listen on (0 picks a free one).
+    #[arg(long, default_value_t = 3000)]
+    pub port: u16,
+
+    /// Address to listen on; 0.0.0.0 lets other machines in the classroom connect.
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub bind: std::net::IpAddr,
+
+    /// Where the page loads peerjs from [default: unpkg, peerjs 1.3.1 as in the workshop].
+    #[arg(long, value_name = "URL")]
+    pub peerjs_script: Option<String>,
+
+    /// Where the page loads the socket.io client from [default: the socket.io CDN, 4.0.0].
+    #[arg(long, value_name = "URL")]
+    pub socketio_script: Option<String>,
+
+    /// Serve the files of this directory under /static/ (e.g. an npm node_modules, so that
+    /// the page works offline with --peerjs-script /static/peerjs/dist/peerjs.min.js).
+    #[arg(long, value_name = "DIR")]
+    pub static_dir: Option<PathBuf>,
+
+    /// STUN/TURN server for the page's calls, repeatable [default: none, enough on one network].
+    #[arg(long = "ice-server", value_name = "URL")]
+    pub ice_servers: Vec<String>,
 }
 
 #[derive(Debug, Args)]

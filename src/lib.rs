@@ -7,6 +7,8 @@ pub mod cli;
 pub mod contain;
 pub mod logging;
 pub mod media;
+pub mod peerjs;
 pub mod play;
 pub mod render;
+pub mod server;
 pub mod terminal;

@@ -1,0 +1,220 @@
+//! `packspaces serve`: the whole classroom backend on one port — Socket.IO spaces
+//! (`spaces`), a PeerJS-compatible PeerServer under `/peerjs` (`peerserver`) and the
+//! browser page at `/` and `/<space>` (`page`).
+
+pub mod page;
+pub mod peerserver;
+pub mod spaces;
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::Path;
+use axum::http::{StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use socketioxide::SocketIo;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tower_http::services::ServeDir;
+
+use page::PageOptions;
+use peerserver::{PeerServer, PeerServerConfig};
+use spaces::{Spaces, is_valid_space};
+
+/// Where the PeerServer lives on our port.
+pub const PEER_PATH: &str = "/peerjs";
+
+/// Everything `serve` can be told.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    pub bind: IpAddr,
+    /// 0 picks a free port.
+    pub port: u16,
+    pub page: PageOptions,
+    /// Files served under `/static/` (e.g. npm packages for an offline page).
+    pub static_dir: Option<PathBuf>,
+    pub peer: PeerServerConfig,
+}
+
+impl ServeOptions {
+    /// Defaults for a server on `bind:port` whose page loads its libraries from a CDN.
+    pub fn new(bind: IpAddr, port: u16) -> Self {
+        Self {
+            bind,
+            port,
+            page: PageOptions {
+                peerjs_script: page::DEFAULT_PEERJS_SCRIPT.to_string(),
+                socketio_script: page::DEFAULT_SOCKETIO_SCRIPT.to_string(),
+                peer_path: PEER_PATH.to_string(),
+                peer_key: crate::peerjs::protocol::DEFAULT_KEY.to_string(),
+                ice_servers: Vec::new(),
+            },
+            static_dir: None,
+            peer: PeerServerConfig::default(),
+        }
+    }
+}
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(
+        "cannot listen on {addr}: address already in use (another server? choose one with --port)"
+    )]
+    AddressInUse { addr: SocketAddr },
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("static directory {0} does not exist")]
+    NoStaticDir(PathBuf),
+}
+
+/// A server running in the background; stops when [`RunningServer::stop`] is called or
+/// the handle is dropped.
+pub struct RunningServer {
+    pub addr: SocketAddr,
+    pub spaces: Arc<Mutex<Spaces>>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<std::io::Result<()>>>,
+}
+
+impl RunningServer {
+    /// The base URL browsers and clients use.
+    pub fn url(&self) -> String {
+        format!("http://{}/", self.addr)
+    }
+
+    /// Stops accepting and waits (briefly) for open connections to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(task) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// Binds and starts serving in a background task.
+pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
+    let addr = SocketAddr::new(options.bind, options.port);
+    if let Some(dir) = &options.static_dir
+        && !dir.is_dir()
+    {
+        return Err(ServeError::NoStaticDir(dir.clone()));
+    }
+    let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            ServeError::AddressInUse { addr }
+        } else {
+            ServeError::Bind { addr, source: e }
+        }
+    })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| ServeError::Bind { addr, source: e })?;
+
+    let (io_layer, io) = SocketIo::builder()
+        .max_payload(64 << 10)
+        .max_buffer_size(256)
+        .build_layer();
+    let spaces = Arc::new(Mutex::new(Spaces::default()));
+    spaces::attach(&io, spaces.clone());
+    let peer_server = PeerServer::start(options.peer.clone());
+
+    let page_html: Arc<str> = page::render(&options.page).into();
+    let root_html = page_html.clone();
+    let mut app = Router::new()
+        .route("/", get(move || async move { Html(root_html.to_string()) }))
+        .route(
+            "/{space}",
+            get(move |Path(space): Path<String>| async move { space_page(&space, &page_html) }),
+        )
+        .merge(peer_server.router(PEER_PATH));
+    if let Some(dir) = &options.static_dir {
+        app = app.nest_service("/static", ServeDir::new(dir));
+    }
+    let app = app.layer(io_layer);
+
+    let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = shutdown_rx.await;
+            })
+            .await
+    });
+    tracing::info!("serving on {addr}");
+    Ok(RunningServer {
+        addr,
+        spaces,
+        shutdown: Some(shutdown_tx),
+        task: Some(task),
+    })
+}
+
+fn space_page(space: &str, html: &str) -> Response {
+    if is_valid_space(space) {
+        Html(html.to_string()).into_response()
+    } else {
+        (
+            StatusCode::NOT_FOUND,
+            [(header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+            "No such space: space names are 1-64 letters, digits, '-' or '_'.\n",
+        )
+            .into_response()
+    }
+}
+
+/// Runs `packspaces serve` until Ctrl-C: prints where browsers and terminals connect.
+pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
+    let server = start(options).await?;
+    let url = server.url();
+    let shown = if server.addr.ip().is_unspecified() {
+        format!("http://<this machine's address>:{}/", server.addr.port())
+    } else {
+        url.clone()
+    };
+    println!("packspaces serve: listening on {url}");
+    println!(
+        "  browsers:  open {shown}<space>, e.g. {shown}CSC342 (or {shown} for the main space)"
+    );
+    println!(
+        "  terminals: packspaces join {shown}CSC342 --peer-server {}",
+        shown.trim_end_matches('/').to_string() + PEER_PATH
+    );
+    println!("Press Ctrl-C to stop.");
+    wait_for_stop_signal().await;
+    println!("stopping");
+    server.stop().await;
+    Ok(())
+}
+
+async fn wait_for_stop_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

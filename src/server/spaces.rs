@@ -1,0 +1,330 @@
+//! Socket.IO spaces, wire-compatible with the workshop backend: `join-space(peerId)` joins
+//! the single default space, `join-space(space, peerId)` joins a named one (a socket.io
+//! room); `user-connected` / `user-disconnected` reach the *other* members of that space
+//! only. A newcomer is also told who is already there with `space-members` (an event the
+//! workshop page simply ignores).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant, SystemTime};
+
+use serde::Deserialize;
+use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde_json::Value;
+use socketioxide::SocketIo;
+use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::socket::Sid;
+
+use crate::peerjs::protocol::is_valid_id;
+
+/// The workshop's one space, joined with the single-argument `join-space`.
+pub const DEFAULT_SPACE: &str = "";
+/// Longest space name.
+pub const MAX_SPACE_LEN: usize = 64;
+/// `join-space` calls one socket may make per minute; more is abuse.
+const JOINS_PER_MINUTE: usize = 30;
+
+/// Space names: 1 to 64 letters, digits, `-` and `_` (they appear in URL paths).
+pub fn is_valid_space(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= MAX_SPACE_LEN
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// One participant as the server knows them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub peer_id: String,
+    pub joined: SystemTime,
+}
+
+/// The arguments of `join-space`, however many the client sent (up to three kept).
+#[derive(Debug)]
+struct JoinArgs(Vec<Value>);
+
+impl<'de> Deserialize<'de> for JoinArgs {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct ArgsVisitor;
+        impl<'de> Visitor<'de> for ArgsVisitor {
+            type Value = JoinArgs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("event arguments")
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<JoinArgs, A::Error> {
+                let mut args = Vec::new();
+                while let Some(arg) = seq.next_element::<Value>()? {
+                    if args.len() < 3 {
+                        args.push(arg);
+                    }
+                }
+                Ok(JoinArgs(args))
+            }
+        }
+        // Asking for a tuple makes socketioxide hand over every argument (without the
+        // event name) instead of only the first.
+        deserializer.deserialize_tuple(usize::MAX, ArgsVisitor)
+    }
+}
+
+/// Why a `join-space` was refused (sent back as `space-error`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum JoinError {
+    #[error("join-space takes (peerId) or (space, peerId) as strings")]
+    BadArguments,
+    #[error("space names are 1-64 letters, digits, '-' or '_'")]
+    BadSpace,
+    #[error("peer ids are letters and digits joined by single ' ', '_' or '-' (at most 64)")]
+    BadPeerId,
+    #[error("too many join-space calls; slow down")]
+    TooMany,
+}
+
+/// Reads `(peerId)` or `(space, peerId)`.
+fn parse_join(args: &[Value]) -> Result<(String, String), JoinError> {
+    let (space, peer) = match args {
+        [Value::String(peer)] => (DEFAULT_SPACE, peer),
+        [Value::String(space), Value::String(peer)] => (space.as_str(), peer),
+        _ => return Err(JoinError::BadArguments),
+    };
+    if space != DEFAULT_SPACE && !is_valid_space(space) {
+        return Err(JoinError::BadSpace);
+    }
+    if !is_valid_id(peer) {
+        return Err(JoinError::BadPeerId);
+    }
+    Ok((space.to_string(), peer.clone()))
+}
+
+/// Who is in which space. Pure bookkeeping; the handlers below do the emitting.
+#[derive(Debug, Default)]
+pub struct Spaces {
+    members: HashMap<String, Vec<(Sid, Member)>>,
+    joined: HashMap<Sid, String>,
+    recent_joins: HashMap<Sid, Vec<Instant>>,
+}
+
+/// What a join changed.
+#[derive(Debug, PartialEq, Eq)]
+pub struct Joined {
+    /// The space and peer id this socket had before, if it moved.
+    pub left: Option<(String, String)>,
+    /// Peer ids already in the new space.
+    pub others: Vec<String>,
+}
+
+impl Spaces {
+    pub fn join(
+        &mut self,
+        sid: Sid,
+        space: &str,
+        peer_id: &str,
+        now: Instant,
+    ) -> Result<Joined, JoinError> {
+        let recent = self.recent_joins.entry(sid).or_default();
+        recent.retain(|t| now.duration_since(*t) < Duration::from_secs(60));
+        if recent.len() >= JOINS_PER_MINUTE {
+            return Err(JoinError::TooMany);
+        }
+        recent.push(now);
+        let left = self.leave(sid);
+        let members = self.members.entry(space.to_string()).or_default();
+        let others = members.iter().map(|(_, m)| m.peer_id.clone()).collect();
+        members.push((
+            sid,
+            Member {
+                peer_id: peer_id.to_string(),
+                joined: SystemTime::now(),
+            },
+        ));
+        self.joined.insert(sid, space.to_string());
+        Ok(Joined { left, others })
+    }
+
+    /// Removes the socket from its space; returns (space, peer id) if it was in one.
+    pub fn leave(&mut self, sid: Sid) -> Option<(String, String)> {
+        let space = self.joined.remove(&sid)?;
+        let members = self.members.get_mut(&space)?;
+        let index = members.iter().position(|(s, _)| *s == sid)?;
+        let (_, member) = members.remove(index);
+        if members.is_empty() {
+            self.members.remove(&space);
+        }
+        Some((space, member.peer_id))
+    }
+
+    /// Forgets everything about a socket that went away.
+    pub fn forget(&mut self, sid: Sid) -> Option<(String, String)> {
+        self.recent_joins.remove(&sid);
+        self.leave(sid)
+    }
+
+    pub fn members(&self, space: &str) -> Vec<Member> {
+        self.members
+            .get(space)
+            .map(|m| m.iter().map(|(_, m)| m.clone()).collect())
+            .unwrap_or_default()
+    }
+}
+
+/// The socket.io room of a space.
+fn room(space: &str) -> String {
+    format!("space:{space}")
+}
+
+/// Registers the default namespace's handlers on `io`.
+pub fn attach(io: &SocketIo, spaces: Arc<Mutex<Spaces>>) {
+    io.ns("/", move |socket: SocketRef| {
+        let spaces = spaces.clone();
+        async move { register(socket, spaces) }
+    });
+}
+
+/// Registers one connected socket's event handlers.
+fn register(socket: SocketRef, spaces: Arc<Mutex<Spaces>>) {
+    let on_join = spaces.clone();
+    socket.on(
+        "join-space",
+        move |socket: SocketRef, TryData(args): TryData<JoinArgs>| {
+            let spaces = on_join.clone();
+            async move { join_space(socket, args.map(|a| a.0), spaces).await }
+        },
+    );
+    let on_leave = spaces.clone();
+    socket.on_disconnect(move |socket: SocketRef| {
+        let spaces = on_leave.clone();
+        async move {
+            let left = spaces
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .forget(socket.id);
+            if let Some((space, peer)) = left {
+                tracing::info!("space {space:?}: {peer} left");
+                let _ = socket
+                    .to(room(&space))
+                    .emit("user-disconnected", &peer)
+                    .await;
+            }
+        }
+    });
+}
+
+async fn join_space(
+    socket: SocketRef,
+    args: Result<Vec<Value>, impl std::fmt::Display>,
+    spaces: Arc<Mutex<Spaces>>,
+) {
+    let parsed = args
+        .map_err(|_| JoinError::BadArguments)
+        .and_then(|args| parse_join(&args));
+    let joined = parsed.and_then(|(space, peer)| {
+        spaces
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .join(socket.id, &space, &peer, Instant::now())
+            .map(|j| (space, peer, j))
+    });
+    let (space, peer, joined) = match joined {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::info!("refused join-space from {}: {e}", socket.id);
+            let _ = socket.emit("space-error", &e.to_string());
+            if e == JoinError::TooMany {
+                let _ = socket.disconnect();
+            }
+            return;
+        }
+    };
+    if let Some((old_space, old_peer)) = joined.left {
+        socket.leave(room(&old_space));
+        let _ = socket
+            .to(room(&old_space))
+            .emit("user-disconnected", &old_peer)
+            .await;
+    }
+    tracing::info!(
+        "space {space:?}: {peer} joined, {} there",
+        joined.others.len()
+    );
+    let _ = socket.emit("space-members", &joined.others);
+    let _ = socket.to(room(&space)).emit("user-connected", &peer).await;
+    socket.join(room(&space));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn join_arguments_follow_both_wire_forms() {
+        assert_eq!(
+            parse_join(&[json!("abc")]),
+            Ok((String::new(), "abc".into()))
+        );
+        assert_eq!(
+            parse_join(&[json!("CSC342"), json!("abc")]),
+            Ok(("CSC342".into(), "abc".into()))
+        );
+        assert_eq!(parse_join(&[]), Err(JoinError::BadArguments));
+        assert_eq!(parse_join(&[json!(5)]), Err(JoinError::BadArguments));
+        assert_eq!(
+            parse_join(&[json!("a"), json!("b"), json!("c")]),
+            Err(JoinError::BadArguments)
+        );
+        assert_eq!(
+            parse_join(&[json!("../x"), json!("abc")]),
+            Err(JoinError::BadSpace)
+        );
+        assert_eq!(parse_join(&[json!("\u{1b}[2J")]), Err(JoinError::BadPeerId));
+        assert_eq!(
+            parse_join(&[json!("x".repeat(65)), json!("a")]),
+            Err(JoinError::BadSpace)
+        );
+    }
+
+    #[test]
+    fn members_are_tracked_per_space_and_moves_leave_the_old_space() {
+        let mut s = Spaces::default();
+        let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
+        let t = Instant::now();
+        assert_eq!(
+            s.join(a, "x", "pa", t).unwrap().others,
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            s.join(b, "x", "pb", t).unwrap().others,
+            vec!["pa".to_string()]
+        );
+        assert_eq!(
+            s.join(c, "y", "pc", t).unwrap().others,
+            Vec::<String>::new()
+        );
+        let moved = s.join(b, "y", "pb", t).unwrap();
+        assert_eq!(moved.left, Some(("x".into(), "pb".into())));
+        assert_eq!(moved.others, vec!["pc".to_string()]);
+        assert_eq!(s.members("x").len(), 1);
+        assert_eq!(s.forget(a), Some(("x".into(), "pa".into())));
+        assert!(s.members("x").is_empty());
+        assert_eq!(s.forget(a), None);
+    }
+
+    #[test]
+    fn join_floods_are_refused() {
+        let mut s = Spaces::default();
+        let a = Sid::new();
+        let t = Instant::now();
+        for _ in 0..JOINS_PER_MINUTE {
+            s.join(a, "x", "pa", t).unwrap();
+        }
+        assert_eq!(s.join(a, "x", "pa", t), Err(JoinError::TooMany));
+        assert!(s.join(a, "x", "pa", t + Duration::from_secs(61)).is_ok());
+    }
+
+    #[test]
+    fn space_names_are_restricted() {
+        assert!(is_valid_space("CSC342") && is_valid_space("a-b_c"));
+        assert!(!is_valid_space("") && !is_valid_space("a b") && !is_valid_space("a/b"));
+    }
+}

@@ -1,0 +1,92 @@
+//! Runs the Node.js interop suites in `tests/node` against the real binary: socket.io
+//! clients, the npm `peer` PeerServer, and headless browsers. Each suite skips with a
+//! printed reason when Node.js or its packages are missing, except under `CI=true`, where
+//! that is a failure (`.ci/run` installs them).
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Suites start servers and browsers: one at a time keeps the 2-core machine responsive.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// Why the suites cannot run here, if they cannot.
+fn missing_tools() -> Option<String> {
+    let node = Command::new("node").arg("--version").output();
+    if !node.is_ok_and(|o| o.status.success()) {
+        return Some("node is not installed".into());
+    }
+    if !node_dir().join("node_modules/socket.io-client").is_dir() {
+        return Some("tests/node/node_modules is missing (run `npm ci` in tests/node)".into());
+    }
+    None
+}
+
+fn run_suite(file: &str, limit: Duration) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(reason) = missing_tools() {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{file}: {reason}; CI must install it"
+        );
+        eprintln!("skipping {file}: {reason}");
+        return;
+    }
+    let mut child = Command::new("node")
+        // Force exit: the npm servers leave timers running after their tests end.
+        .args(["--test", "--test-force-exit", "--test-reporter=spec", file])
+        .current_dir(node_dir())
+        .env("PACKSPACES_BIN", env!("CARGO_BIN_EXE_packspaces"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start node: {e}"));
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stdout.read_to_string(&mut s);
+        s
+    });
+    let err = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = stderr.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break Some(status);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let output = format!("{}{}", out.join().unwrap(), err.join().unwrap());
+    println!("{output}");
+    match status {
+        None => panic!("{file} did not finish within {limit:?}:\n{output}"),
+        Some(s) => assert!(s.success(), "{file} failed ({s}):\n{output}"),
+    }
+}
+
+#[test]
+fn socketio_clients_join_spaces_on_packspaces_serve() {
+    run_suite("spaces.test.mjs", Duration::from_secs(120));
+}
+
+#[test]
+fn peerjs_clients_see_packspaces_serve_as_npm_peer() {
+    run_suite("peerserver.test.mjs", Duration::from_secs(120));
+}

@@ -1,0 +1,144 @@
+// The same PeerJS client scenarios against the npm `peer` 1.0.2 PeerServer and against
+// `packspaces serve`'s PeerServer: every client must receive the same messages from both.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import WebSocket from "ws";
+import { PeerServer } from "peer";
+import { startServer, sleep, waitFor } from "./lib.mjs";
+
+let ours;
+let theirs;
+let theirsHttp;
+
+before(async () => {
+  ours = await startServer();
+  await new Promise((resolve) => {
+    theirs = PeerServer({ port: 0, host: "127.0.0.1", path: "/peerjs" }, (server) => {
+      theirsHttp = server;
+      resolve();
+    });
+    // npm peer reports unparsable messages as "error" events; the scenario sends some.
+    theirs.on("error", () => {});
+  });
+});
+after(async () => {
+  await ours.stop();
+  theirsHttp?.close();
+  theirsHttp?.closeAllConnections?.();
+});
+
+const bases = () => ({
+  "npm peer 1.0.2": `http://127.0.0.1:${theirsHttp.address().port}/peerjs`,
+  "packspaces serve": `${ours.url}peerjs`,
+});
+
+/** A raw PeerJS websocket client that records what it receives. */
+function connect(base, { id, token, key = "peerjs" }) {
+  const params = new URLSearchParams();
+  if (key !== null) params.set("key", key);
+  if (id !== null) params.set("id", id);
+  if (token !== null) params.set("token", token);
+  const ws = new WebSocket(`${base.replace(/^http/, "ws")}/peerjs?${params}`);
+  const client = { ws, got: [], closed: false };
+  ws.on("message", (data) => {
+    let m;
+    try {
+      m = JSON.parse(data.toString());
+    } catch {
+      m = { unparsable: data.toString() };
+    }
+    client.got.push(m);
+  });
+  ws.on("close", () => (client.closed = true));
+  ws.on("error", () => {});
+  client.open = () => waitFor(() => ws.readyState === WebSocket.OPEN, 5000, "websocket open");
+  client.send = (m) => ws.send(typeof m === "string" ? m : JSON.stringify(m));
+  return client;
+}
+
+const offer = { type: "offer", sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" };
+
+/** Runs every scenario against one server; returns what each client saw. */
+async function scenarios(base) {
+  const seen = {};
+  const info = await fetch(`${base}/`);
+  seen.info = { status: info.status, body: await info.json() };
+  const id = await fetch(`${base}/peerjs/id?ts=${Date.now()}`);
+  seen.id = { status: id.status, looksLikeUuid: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[0-9a-f]{4}-[0-9a-f]{12}$/.test(await id.text()) };
+  seen.peers = { status: (await fetch(`${base}/peerjs/peers`)).status };
+
+  // Refusals.
+  const noToken = connect(base, { id: "x", token: null });
+  const wrongKey = connect(base, { id: "y", token: "t", key: "nope" });
+  const alice = connect(base, { id: "alice", token: "ta" });
+  const bob = connect(base, { id: "bob", token: "tb" });
+  await alice.open();
+  await bob.open();
+  await waitFor(() => alice.got.length && bob.got.length, 3000, "OPEN");
+  const thief = connect(base, { id: "alice", token: "other" });
+  await waitFor(() => noToken.closed && wrongKey.closed && thief.closed, 3000, "refusals");
+
+  // Relaying, with src set by the server whatever the sender claims.
+  alice.send({ type: "OFFER", dst: "bob", src: "mallory", payload: { sdp: offer, type: "media", connectionId: "mc_abc", metadata: { name: "Alice" } } });
+  await waitFor(() => bob.got.length >= 2, 3000, "OFFER relayed");
+  bob.send({ type: "ANSWER", dst: "alice", payload: { sdp: { type: "answer", sdp: "v=0" }, type: "media", connectionId: "mc_abc" } });
+  bob.send({ type: "CANDIDATE", dst: "alice", payload: { candidate: { candidate: "candidate:1 1 udp 1 127.0.0.1 5000 typ host", sdpMid: "0", sdpMLineIndex: 0 }, type: "media", connectionId: "mc_abc" } });
+  await waitFor(() => alice.got.length >= 3, 3000, "ANSWER and CANDIDATE relayed");
+
+  // Messages for a peer that connects a little later wait for it.
+  alice.send({ type: "OFFER", dst: "carol", payload: { n: 1 } });
+  alice.send({ type: "CANDIDATE", dst: "carol", payload: { n: 2 } });
+  alice.send({ type: "LEAVE", dst: "carol" });
+  await sleep(500);
+  const carol = connect(base, { id: "carol", token: "tc" });
+  await waitFor(() => carol.got.length >= 3, 3000, "queued messages delivered");
+
+  // Nonsense is ignored; HEARTBEAT is silent.
+  for (const junk of ["not json", "[]", "{}", JSON.stringify({ type: "BOGUS", dst: "bob" }), JSON.stringify({ type: "OFFER" }), JSON.stringify({ type: "HEARTBEAT" })]) {
+    alice.send(junk);
+  }
+  bob.send({ type: "LEAVE", dst: "alice" });
+  await waitFor(() => alice.got.length >= 4, 3000, "LEAVE relayed");
+
+  // A reconnect with the same token takes over the id without a second OPEN.
+  const alice2 = connect(base, { id: "alice", token: "ta" });
+  await alice2.open();
+  await sleep(200);
+  bob.send({ type: "CANDIDATE", dst: "alice", payload: { again: true } });
+  await waitFor(() => alice2.got.length >= 1, 3000, "message to the reconnected socket");
+
+  // Messages to a peer that never comes back EXPIRE (once per sender) after ~5 s.
+  alice2.send({ type: "OFFER", dst: "ghost", payload: { n: 1 } });
+  alice2.send({ type: "CANDIDATE", dst: "ghost", payload: { n: 2 } });
+  await waitFor(() => alice2.got.length >= 2, 9000, "EXPIRE");
+  await sleep(1500);
+
+  for (const c of [alice, alice2, bob, carol]) c.ws.close();
+  seen.clients = {
+    noToken: noToken.got,
+    wrongKey: wrongKey.got,
+    thief: thief.got,
+    alice: alice.got,
+    alice2: alice2.got,
+    bob: bob.got,
+    carol: carol.got,
+  };
+  return seen;
+}
+
+test("PeerJS clients receive the same messages from packspaces serve as from npm peer", async () => {
+  const entries = Object.entries(bases());
+  const results = await Promise.all(entries.map(([, base]) => scenarios(base)));
+  const [[theirName], [ourName]] = entries;
+  const [theirsSeen, oursSeen] = results;
+  if (process.env.SHOW) console.log(JSON.stringify(oursSeen, null, 1));
+  assert.deepEqual(oursSeen, theirsSeen, `${ourName} differs from ${theirName}`);
+  // And what both do is what PeerJS clients rely on.
+  assert.equal(oursSeen.id.looksLikeUuid, true);
+  assert.deepEqual(oursSeen.clients.bob[0], { type: "OPEN" });
+  assert.deepEqual(oursSeen.clients.noToken, [{ type: "ERROR", payload: { msg: "No id, token, or key supplied to websocket server" } }]);
+  assert.deepEqual(oursSeen.clients.wrongKey, [{ type: "ERROR", payload: { msg: "Invalid key provided" } }]);
+  assert.deepEqual(oursSeen.clients.thief, [{ type: "ID-TAKEN", payload: { msg: "ID is taken" } }]);
+  assert.equal(oursSeen.clients.bob[1].src, "alice");
+  assert.deepEqual(oursSeen.clients.alice2.at(-1), { type: "EXPIRE", src: "ghost", dst: "alice" });
+});

@@ -1,0 +1,124 @@
+// Socket.IO spaces of `packspaces serve`, driven by the real socket.io-client: the
+// workshop's single-argument join, named spaces, isolation, leaving, and the member list.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { io } from "socket.io-client";
+import { startServer, waitFor, sleep } from "./lib.mjs";
+
+let server;
+const sockets = [];
+
+before(async () => {
+  server = await startServer();
+});
+after(async () => {
+  sockets.forEach((s) => s.close());
+  await server.stop();
+});
+
+/** A socket.io client that records every event it receives. */
+async function client() {
+  const socket = io(server.url, { transports: ["websocket"], reconnection: false, forceNew: true });
+  sockets.push(socket);
+  socket.events = [];
+  socket.onAny((event, ...args) => socket.events.push([event, ...args]));
+  await waitFor(() => socket.connected, 5000, "socket.io connect");
+  return socket;
+}
+
+const got = (socket, event) => socket.events.filter((e) => e[0] === event).map((e) => e.slice(1));
+
+test("the workshop's single-argument join-space reaches everyone else in the main space", async () => {
+  const a = await client();
+  const b = await client();
+  a.emit("join-space", "peerA");
+  await waitFor(() => got(a, "space-members").length, 3000, "member list");
+  b.emit("join-space", "peerB");
+  await waitFor(() => got(a, "user-connected").length, 3000, "user-connected");
+  assert.deepEqual(got(a, "user-connected"), [["peerB"]]);
+  assert.deepEqual(got(b, "user-connected"), [], "the newcomer is not told about itself");
+  assert.deepEqual(got(b, "space-members"), [[["peerA"]]]);
+  b.close();
+  await waitFor(() => got(a, "user-disconnected").length, 3000, "user-disconnected");
+  assert.deepEqual(got(a, "user-disconnected"), [["peerB"]]);
+  a.close();
+});
+
+test("named spaces are isolated from each other and from the main space", async () => {
+  const [x1, x2, y1, main] = [await client(), await client(), await client(), await client()];
+  main.emit("join-space", "mainPeer");
+  y1.emit("join-space", "CSC100", "y1");
+  x1.emit("join-space", "CSC342", "x1");
+  await waitFor(() => got(x1, "space-members").length, 3000, "x1 joined");
+  x2.emit("join-space", "CSC342", "x2");
+  await waitFor(() => got(x1, "user-connected").length, 3000, "x1 told of x2");
+  assert.deepEqual(got(x1, "user-connected"), [["x2"]]);
+  assert.deepEqual(got(x2, "space-members"), [[["x1"]]]);
+  x2.close();
+  await waitFor(() => got(x1, "user-disconnected").length, 3000, "x1 told x2 left");
+  await sleep(300);
+  for (const s of [y1, main]) {
+    assert.deepEqual(got(s, "user-connected"), [], "nothing crosses spaces");
+    assert.deepEqual(got(s, "user-disconnected"), []);
+  }
+  assert.deepEqual(got(y1, "space-members"), [[[]]]);
+  [x1, y1, main].forEach((s) => s.close());
+});
+
+test("a member list names everyone already there, in join order", async () => {
+  const members = [];
+  for (const id of ["m1", "m2", "m3"]) {
+    const s = await client();
+    s.emit("join-space", "listing", id);
+    await waitFor(() => got(s, "space-members").length, 3000, `${id} joined`);
+    members.push(s);
+  }
+  assert.deepEqual(got(members[2], "space-members"), [[["m1", "m2"]]]);
+  members.forEach((s) => s.close());
+});
+
+test("bad joins get a space-error and reach nobody", async () => {
+  const watcher = await client();
+  watcher.emit("join-space", "guarded", "watcher");
+  await waitFor(() => got(watcher, "space-members").length, 3000, "watcher joined");
+  const bad = await client();
+  bad.emit("join-space", "guarded", "\u001b[2Jevil");
+  bad.emit("join-space", "../etc", "ok1");
+  bad.emit("join-space", 42);
+  bad.emit("join-space", "guarded", "x".repeat(100000));
+  await waitFor(() => got(bad, "space-error").length >= 3, 3000, "space-error replies");
+  await sleep(300);
+  assert.deepEqual(got(watcher, "user-connected"), []);
+  // The server still works for well-behaved clients.
+  const good = await client();
+  good.emit("join-space", "guarded", "good");
+  await waitFor(() => got(watcher, "user-connected").length, 3000, "good joined");
+  assert.deepEqual(got(watcher, "user-connected"), [["good"]]);
+  [watcher, bad, good].forEach((s) => s.close());
+});
+
+test("rejoining moves a socket: the old space hears it leave", async () => {
+  const stay = await client();
+  stay.emit("join-space", "old", "stayer");
+  await waitFor(() => got(stay, "space-members").length, 3000, "stayer joined");
+  const mover = await client();
+  mover.emit("join-space", "old", "mover");
+  await waitFor(() => got(stay, "user-connected").length, 3000, "mover joined");
+  mover.emit("join-space", "new", "mover");
+  await waitFor(() => got(stay, "user-disconnected").length, 3000, "mover left old");
+  assert.deepEqual(got(stay, "user-disconnected"), [["mover"]]);
+  [stay, mover].forEach((s) => s.close());
+});
+
+test("the page is served at / and /<space>, and bad space paths are refused", async () => {
+  for (const p of ["", "CSC342"]) {
+    const r = await fetch(server.url + p);
+    assert.equal(r.status, 200);
+    const html = await r.text();
+    assert.match(html, /\/static\/peerjs-1\.3\.1\/dist\/peerjs\.min\.js/);
+  }
+  const r = await fetch(server.url + "bad%20space");
+  assert.equal(r.status, 404);
+  const lib = await fetch(server.url + "static/socket.io-client/dist/socket.io.min.js");
+  assert.equal(lib.status, 200);
+});
