@@ -90,3 +90,8 @@ fn socketio_clients_join_spaces_on_packspaces_serve() {
 fn peerjs_clients_see_packspaces_serve_as_npm_peer() {
     run_suite("peerserver.test.mjs", Duration::from_secs(120));
 }
+
+#[test]
+fn chromium_pages_see_each_other_through_packspaces_serve() {
+    run_suite("browser.test.mjs", Duration::from_secs(240));
+}

@@ -142,3 +142,26 @@ test("PeerJS clients receive the same messages from packspaces serve as from npm
   assert.equal(oursSeen.clients.bob[1].src, "alice");
   assert.deepEqual(oursSeen.clients.alice2.at(-1), { type: "EXPIRE", src: "ghost", dst: "alice" });
 });
+
+test("a client flooding packspaces serve is cut off while the others keep talking", async () => {
+  const base = `${ours.url}peerjs`;
+  const flooder = connect(base, { id: "flooder", token: "t" });
+  const a = connect(base, { id: "calm-a", token: "t" });
+  const b = connect(base, { id: "calm-b", token: "t" });
+  await Promise.all([flooder.open(), a.open(), b.open()]);
+  await waitFor(() => a.got.length && b.got.length, 3000, "OPEN");
+  const sdp = "x".repeat(2000);
+  for (let i = 0; i < 20000 && !flooder.closed; i++) {
+    flooder.send({ type: "CANDIDATE", dst: "calm-b", payload: { i, sdp } });
+    if (i % 500 === 0) await sleep(1);
+  }
+  await waitFor(() => flooder.closed, 5000, "the flooder to be disconnected");
+  const before = a.got.length;
+  const sent = Date.now();
+  b.send({ type: "ANSWER", dst: "calm-a", payload: { ok: true } });
+  await waitFor(() => a.got.length > before, 3000, "the calm pair's message");
+  assert.ok(Date.now() - sent < 1000, "delivered promptly despite the flood");
+  assert.equal(b.closed, false, "the flooded peer stays connected");
+  a.ws.close();
+  b.ws.close();
+});

@@ -122,3 +122,19 @@ test("the page is served at / and /<space>, and bad space paths are refused", as
   const lib = await fetch(server.url + "static/socket.io-client/dist/socket.io.min.js");
   assert.equal(lib.status, 200);
 });
+
+test("a socket spamming join-space is cut off; the others are not", async () => {
+  const calm = await client();
+  calm.emit("join-space", "busy", "calm");
+  await waitFor(() => got(calm, "space-members").length, 3000, "calm joined");
+  const spammer = await client();
+  let disconnected = false;
+  spammer.on("disconnect", () => (disconnected = true));
+  for (let i = 0; i < 200 && !disconnected; i++) spammer.emit("join-space", "busy", "spam" + i);
+  await waitFor(() => disconnected, 5000, "the spammer to be disconnected");
+  assert.ok(got(spammer, "space-error").some(([m]) => /too many/.test(m)));
+  const newcomer = await client();
+  newcomer.emit("join-space", "busy", "newcomer");
+  await waitFor(() => got(calm, "user-connected").some(([p]) => p === "newcomer"), 3000, "newcomer announced");
+  [calm, newcomer].forEach((s) => s.close());
+});

@@ -1,0 +1,88 @@
+// Headless Chromium with a fake camera on pages served by `packspaces serve`: two pages in
+// /CSC342 see each other's video while a page in /CSC100 sees nobody — once with peerjs
+// 1.3.1 (the workshop's) and once with 1.5.x.
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { chromium } from "playwright-core";
+import { startServer, requireTool, waitFor, sleep } from "./lib.mjs";
+
+export const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+  "--allow-loopback-in-peer-connection",
+  // Real host candidates instead of mDNS names: there is no mDNS responder offline.
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+/** What a page shows: its remote tiles, and for each whether its video plays. */
+async function remoteVideos(page) {
+  return page.evaluate(() =>
+    [...document.querySelectorAll("#videos figure")].slice(1).map((figure) => {
+      const video = figure.querySelector("video");
+      let bright = 0;
+      if (video.videoWidth > 0) {
+        const canvas = document.createElement("canvas");
+        canvas.width = 32;
+        canvas.height = 24;
+        const g = canvas.getContext("2d");
+        g.drawImage(video, 0, 0, 32, 24);
+        const d = g.getImageData(0, 0, 32, 24).data;
+        for (let i = 0; i < d.length; i += 4) bright += d[i] + d[i + 1] + d[i + 2];
+        bright /= (d.length / 4) * 3;
+      }
+      return {
+        label: figure.querySelector("figcaption").textContent,
+        width: video.videoWidth,
+        time: video.currentTime,
+        bright,
+      };
+    }),
+  );
+}
+
+async function pageIn(browser, url) {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  const errors = [];
+  page.on("pageerror", (e) => errors.push(String(e)));
+  await page.goto(url);
+  await waitFor(() => page.evaluate(() => window.packspaces && window.packspaces.peerId), 15000, `${url} to join`);
+  page.errors = errors;
+  return page;
+}
+
+for (const [peerjs, version] of [["peerjs-1.3.1", "peerjs 1.3.1"], ["peerjs", "peerjs 1.5.5"]]) {
+  test(`two Chromium pages in one space see each other (${version}), another space sees nobody`, async (t) => {
+    const exe = requireTool(t, "/usr/bin/chromium", "apt-get install chromium");
+    if (!exe) return;
+    const server = await startServer({ peerjs });
+    const browser = await chromium.launch({ executablePath: exe, args: CHROMIUM_ARGS });
+    try {
+      const first = await pageIn(browser, `${server.url}CSC342?name=First`);
+      const other = await pageIn(browser, `${server.url}CSC100?name=Other`);
+      const second = await pageIn(browser, `${server.url}CSC342?name=Second`);
+      const ids = await Promise.all([first, second].map((p) => p.evaluate(() => window.packspaces.peerId)));
+      for (const [page, peer] of [[first, ids[1]], [second, ids[0]]]) {
+        const videos = await waitFor(async () => {
+          const v = await remoteVideos(page);
+          return v.length === 1 && v[0].width > 0 && v[0].time > 0.5 ? v : null;
+        }, 30000, "remote video playing");
+        assert.ok(videos[0].bright > 5, `remote video is not black: ${JSON.stringify(videos)}`);
+        assert.ok(videos[0].label.includes(peer.slice(0, 8)), `labelled with the peer: ${videos[0].label}`);
+      }
+      // The caller learns the callee's name from nothing, the callee from the metadata.
+      assert.match((await remoteVideos(second))[0].label, /First/);
+      await sleep(500);
+      assert.deepEqual(await remoteVideos(other), [], "a page in another space sees nobody");
+      // Leaving removes the tile on the other side.
+      await second.close();
+      await waitFor(async () => (await remoteVideos(first)).length === 0, 15000, "tile removed after leaving");
+      for (const p of [first, other]) assert.deepEqual(p.errors, [], "no page errors");
+    } finally {
+      await browser.close();
+      await server.stop();
+    }
+  });
+}

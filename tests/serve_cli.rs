@@ -1,0 +1,95 @@
+//! `packspaces serve` as a user starts it: what it prints, and clear errors for bad
+//! addresses.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+
+fn packspaces() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_packspaces"))
+}
+
+/// Kills the server when the test ends, however it ends.
+struct Running(std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn serve_prints_the_browser_url_and_the_join_line() {
+    let child = packspaces()
+        .args(["serve", "--port", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    let lines: Vec<String> = BufReader::new(stdout)
+        .lines()
+        .take(4)
+        .map(|l| l.unwrap())
+        .collect();
+    let url = lines[0]
+        .strip_prefix("packspaces serve: listening on ")
+        .unwrap();
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with('/'),
+        "{url}"
+    );
+    assert!(
+        lines[1].contains(&format!("open {url}<space>, e.g. {url}CSC342")),
+        "{}",
+        lines[1]
+    );
+    assert!(
+        lines[2].contains(&format!(
+            "packspaces join {url}CSC342 --peer-server {url}peerjs"
+        )),
+        "{}",
+        lines[2]
+    );
+    assert_eq!(lines[3], "Press Ctrl-C to stop.");
+}
+
+#[test]
+fn a_port_in_use_is_a_one_line_error() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let out = packspaces()
+        .args(["serve", "--port", &port])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot listen on 127.0.0.1:{port}: address already in use"
+        )),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn bad_addresses_and_directories_are_refused_clearly() {
+    let out = packspaces()
+        .args(["serve", "--bind", "not-an-ip"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("invalid value 'not-an-ip' for '--bind"));
+    let out = packspaces()
+        .args(["serve", "--port", "0", "--static-dir", "/nonexistent/dir"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("static directory /nonexistent/dir does not exist")
+    );
+}
