@@ -727,15 +727,28 @@ mod tests {
         let mut slow = join(&mut realm, 2, "slow", "ts", t0).unwrap();
         a.received();
         for i in 0..5 {
-            send(&mut realm, &a, serde_json::json!({"type": "CANDIDATE", "dst": "slow", "payload": i}), t0);
+            send(
+                &mut realm,
+                &a,
+                serde_json::json!({"type": "CANDIDATE", "dst": "slow", "payload": i}),
+                t0,
+            );
         }
         // OPEN plus two of five: the rest were dropped, and the peer stays.
         assert_eq!(slow.received().len(), 3);
         assert_eq!(realm.client_count(), 2);
         drop(slow);
-        send(&mut realm, &a, serde_json::json!({"type": "OFFER", "dst": "slow"}), t0);
+        send(
+            &mut realm,
+            &a,
+            serde_json::json!({"type": "OFFER", "dst": "slow"}),
+            t0,
+        );
         assert_eq!(realm.client_count(), 1);
-        assert_eq!(a.received(), vec![serde_json::json!({"type": "LEAVE", "src": "slow", "dst": "a"})]);
+        assert_eq!(
+            a.received(),
+            vec![serde_json::json!({"type": "LEAVE", "src": "slow", "dst": "a"})]
+        );
     }
 
     #[test]
