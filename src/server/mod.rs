@@ -80,6 +80,8 @@ pub enum ServeError {
 pub struct RunningServer {
     pub addr: SocketAddr,
     pub spaces: Arc<Mutex<Spaces>>,
+    io: SocketIo,
+    peer_server: PeerServer,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
 }
@@ -90,21 +92,37 @@ impl RunningServer {
         format!("http://{}/", self.addr)
     }
 
-    /// Stops accepting and waits (briefly) for open connections to finish.
+    /// Closes every connection (websockets included) and stops accepting.
     pub async fn stop(mut self) {
+        self.peer_server.close();
+        self.io.close().await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
         if let Some(task) = self.task.take() {
-            let _ = tokio::time::timeout(Duration::from_secs(2), task).await;
+            let abort = task.abort_handle();
+            if tokio::time::timeout(Duration::from_secs(2), task)
+                .await
+                .is_err()
+            {
+                abort.abort();
+            }
         }
     }
 }
 
 impl Drop for RunningServer {
     fn drop(&mut self) {
+        self.peer_server.close();
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
+        }
+        if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+            let io = self.io.clone();
+            runtime.spawn(async move { io.close().await });
+        }
+        if let Some(task) = self.task.take() {
+            task.abort();
         }
     }
 }
@@ -162,6 +180,8 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
     Ok(RunningServer {
         addr,
         spaces,
+        io,
+        peer_server,
         shutdown: Some(shutdown_tx),
         task: Some(task),
     })

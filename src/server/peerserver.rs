@@ -354,6 +354,8 @@ impl Realm {
 pub struct PeerServer {
     realm: Arc<Mutex<Realm>>,
     next_conn: Arc<std::sync::atomic::AtomicU64>,
+    /// Ends every open websocket when the server stops.
+    closing: tokio_util::sync::CancellationToken,
 }
 
 impl PeerServer {
@@ -364,6 +366,7 @@ impl PeerServer {
         let server = Self {
             realm: Arc::new(Mutex::new(Realm::new(config))),
             next_conn: Arc::default(),
+            closing: tokio_util::sync::CancellationToken::new(),
         };
         let weak: Weak<Mutex<Realm>> = Arc::downgrade(&server.realm);
         tokio::spawn(async move {
@@ -377,6 +380,11 @@ impl PeerServer {
             }
         });
         server
+    }
+
+    /// Closes every websocket (the HTTP side stops with the server).
+    pub fn close(&self) {
+        self.closing.cancel();
     }
 
     fn realm(&self) -> std::sync::MutexGuard<'_, Realm> {
@@ -421,6 +429,7 @@ impl PeerServer {
         let mut bucket = TokenBucket::new(rate, burst);
         loop {
             tokio::select! {
+                _ = self.closing.cancelled() => break,
                 incoming = socket.recv() => match incoming {
                     Some(Ok(Message::Text(text))) => {
                         if !bucket.take(Instant::now()) {

@@ -231,7 +231,11 @@ async fn join_space(
             tracing::info!("refused join-space from {}: {e}", socket.id);
             let _ = socket.emit("space-error", &e.to_string());
             if e == JoinError::TooMany {
-                let _ = socket.disconnect();
+                // Let the reason reach the client before the connection goes.
+                tokio::spawn(async move {
+                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+                    let _ = socket.disconnect();
+                });
             }
             return;
         }

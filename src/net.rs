@@ -1,0 +1,324 @@
+//! Client networking shared by the space and PeerJS clients: URL checks, TLS (rustls with
+//! ring and bundled web roots, so no system OpenSSL or certificate store is needed),
+//! websocket connect, and the one HTTP request PeerJS needs (a GET for an id).
+
+use std::sync::{Arc, LazyLock};
+use std::time::Duration;
+
+use http::Uri;
+use rustls::ClientConfig;
+use rustls::pki_types::ServerName;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+/// How long a connection attempt may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Largest websocket message accepted from any server.
+pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
+
+pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+/// Why a connection or request failed. Messages name the URL and what to check.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("{url:?} is not a usable URL: {reason}")]
+    BadUrl { url: String, reason: String },
+    #[error("cannot connect to {url}: {reason}")]
+    Connect { url: String, reason: String },
+    #[error("{url} timed out after {0:?}", CONNECT_TIMEOUT)]
+    Timeout { url: String },
+    #[error("{url} answered {status}")]
+    Status { url: String, status: u16 },
+    #[error("TLS is unavailable: {reason}")]
+    Tls { reason: String },
+    #[error("{url} sent a malformed response: {reason}")]
+    Malformed { url: String, reason: String },
+}
+
+/// A checked `http`/`https` (or `ws`/`wss`) URL.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Endpoint {
+    pub secure: bool,
+    pub host: String,
+    pub port: u16,
+    /// Path and query, starting with `/`.
+    pub path: String,
+}
+
+impl Endpoint {
+    pub fn parse(url: &str) -> Result<Endpoint, NetError> {
+        let bad = |reason: &str| NetError::BadUrl {
+            url: url.to_string(),
+            reason: reason.to_string(),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|_| bad("expected e.g. http://host:3000/space"))?;
+        let secure = match uri.scheme_str() {
+            Some("http" | "ws") => false,
+            Some("https" | "wss") => true,
+            Some(_) => {
+                return Err(bad(
+                    "only http://, https://, ws:// and wss:// are supported",
+                ));
+            }
+            None => return Err(bad("it has no scheme; write http://…")),
+        };
+        let host = uri.host().ok_or_else(|| bad("it has no host"))?;
+        let host = host
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let path = uri
+            .path_and_query()
+            .map(|p| p.as_str().to_string())
+            .filter(|p| !p.is_empty())
+            .unwrap_or_else(|| "/".to_string());
+        Ok(Endpoint {
+            secure,
+            host,
+            port,
+            path,
+        })
+    }
+
+    /// `host:port` with IPv6 hosts bracketed.
+    pub fn authority(&self) -> String {
+        if self.host.contains(':') {
+            format!("[{}]:{}", self.host, self.port)
+        } else {
+            format!("{}:{}", self.host, self.port)
+        }
+    }
+
+    /// The URL with another scheme family and path.
+    pub fn url(&self, websocket: bool, path: &str) -> String {
+        let scheme = match (websocket, self.secure) {
+            (false, false) => "http",
+            (false, true) => "https",
+            (true, false) => "ws",
+            (true, true) => "wss",
+        };
+        format!("{scheme}://{}{path}", self.authority())
+    }
+}
+
+/// The TLS client configuration: ring, TLS 1.2 and 1.3, the bundled web PKI roots.
+pub fn tls_config() -> Result<Arc<ClientConfig>, NetError> {
+    static CONFIG: LazyLock<Result<Arc<ClientConfig>, String>> = LazyLock::new(|| {
+        let roots = rustls::RootCertStore {
+            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
+        };
+        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
+            .map_err(|e| e.to_string())
+    });
+    CONFIG.clone().map_err(|reason| NetError::Tls { reason })
+}
+
+/// Opens a websocket (TLS for `wss://`), within [`CONNECT_TIMEOUT`].
+pub async fn connect_websocket(url: &str) -> Result<WsStream, NetError> {
+    let config = WebSocketConfig::default()
+        .max_message_size(Some(MAX_MESSAGE_BYTES))
+        .max_frame_size(Some(MAX_MESSAGE_BYTES));
+    let connecting = tokio_tungstenite::connect_async_tls_with_config(
+        url,
+        Some(config),
+        true,
+        Some(Connector::Rustls(tls_config()?)),
+    );
+    match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
+        Err(_) => Err(NetError::Timeout {
+            url: url.to_string(),
+        }),
+        Ok(Err(e)) => Err(NetError::Connect {
+            url: url.to_string(),
+            reason: e.to_string(),
+        }),
+        Ok(Ok((stream, _))) => Ok(stream),
+    }
+}
+
+/// GETs `url` and returns the body as text (at most `limit` bytes). Plain HTTP/1.1 with
+/// `Connection: close`; enough for the PeerJS id endpoint.
+pub async fn http_get(url: &str, limit: usize) -> Result<String, NetError> {
+    let endpoint = Endpoint::parse(url)?;
+    let request = async {
+        let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
+            .await
+            .map_err(|e| NetError::Connect {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?;
+        if endpoint.secure {
+            let name =
+                ServerName::try_from(endpoint.host.clone()).map_err(|e| NetError::BadUrl {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })?;
+            let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+                .connect(name, tcp)
+                .await
+                .map_err(|e| NetError::Connect {
+                    url: url.to_string(),
+                    reason: e.to_string(),
+                })?;
+            exchange(tls, &endpoint, url, limit).await
+        } else {
+            exchange(tcp, &endpoint, url, limit).await
+        }
+    };
+    tokio::time::timeout(CONNECT_TIMEOUT, request)
+        .await
+        .map_err(|_| NetError::Timeout {
+            url: url.to_string(),
+        })?
+}
+
+async fn exchange(
+    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+    endpoint: &Endpoint,
+    url: &str,
+    limit: usize,
+) -> Result<String, NetError> {
+    let request = format!(
+        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: packspaces/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
+        endpoint.path,
+        endpoint.authority(),
+        env!("CARGO_PKG_VERSION")
+    );
+    let io = |e: std::io::Error| NetError::Connect {
+        url: url.to_string(),
+        reason: e.to_string(),
+    };
+    stream.write_all(request.as_bytes()).await.map_err(io)?;
+    let mut response = Vec::new();
+    let head_room = 16 << 10;
+    stream
+        .take((limit + head_room) as u64)
+        .read_to_end(&mut response)
+        .await
+        .map_err(io)?;
+    parse_response(&response, url, limit)
+}
+
+/// Parses an HTTP/1.1 response: status must be 2xx; body by length, chunks, or close.
+pub fn parse_response(response: &[u8], url: &str, limit: usize) -> Result<String, NetError> {
+    let malformed = |reason: &str| NetError::Malformed {
+        url: url.to_string(),
+        reason: reason.to_string(),
+    };
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .ok_or_else(|| malformed("no end of headers"))?;
+    let head =
+        std::str::from_utf8(&response[..split]).map_err(|_| malformed("headers are not text"))?;
+    let body = &response[split + 4..];
+    let mut lines = head.split("\r\n");
+    let status: u16 = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| malformed("no status line"))?;
+    if !(200..300).contains(&status) {
+        return Err(NetError::Status {
+            url: url.to_string(),
+            status,
+        });
+    }
+    let mut chunked = false;
+    let mut length = None;
+    for line in lines {
+        let Some((name, value)) = line.split_once(':') else {
+            continue;
+        };
+        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
+        if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
+            chunked = true;
+        } else if name == "content-length" {
+            length = value.parse::<usize>().ok();
+        }
+    }
+    let body = if chunked {
+        dechunk(body).ok_or_else(|| malformed("bad chunked body"))?
+    } else if let Some(n) = length {
+        body.get(..n)
+            .ok_or_else(|| malformed("body shorter than Content-Length"))?
+            .to_vec()
+    } else {
+        body.to_vec()
+    };
+    if body.len() > limit {
+        return Err(malformed("body too large"));
+    }
+    String::from_utf8(body).map_err(|_| malformed("body is not text"))
+}
+
+fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
+        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Some(out);
+        }
+        out.extend_from_slice(data.get(..size)?);
+        data = data.get(size + 2..)?;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_parse_with_defaults() {
+        let e = Endpoint::parse("http://127.0.0.1:3000/CSC342").unwrap();
+        assert_eq!(
+            (e.secure, e.host.as_str(), e.port, e.path.as_str()),
+            (false, "127.0.0.1", 3000, "/CSC342")
+        );
+        let e = Endpoint::parse("https://0.peerjs.com").unwrap();
+        assert_eq!((e.secure, e.port, e.path.as_str()), (true, 443, "/"));
+        let e = Endpoint::parse("http://[::1]:9000/x?y=1").unwrap();
+        assert_eq!(
+            (e.host.as_str(), e.authority(), e.path.as_str()),
+            ("::1", "[::1]:9000".to_string(), "/x?y=1")
+        );
+        assert_eq!(e.url(true, "/socket.io/"), "ws://[::1]:9000/socket.io/");
+        for bad in ["", "localhost:3000", "ftp://x/", "http://", "not a url"] {
+            assert!(Endpoint::parse(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn responses_parse_by_length_chunks_or_close() {
+        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef";
+        assert_eq!(parse_response(ok, "u", 100).unwrap(), "abc");
+        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
+        assert_eq!(parse_response(chunked, "u", 100).unwrap(), "abcde");
+        let close = b"HTTP/1.0 200 OK\r\n\r\nxyz";
+        assert_eq!(parse_response(close, "u", 100).unwrap(), "xyz");
+        assert!(matches!(
+            parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n", "u", 9),
+            Err(NetError::Status { status: 404, .. })
+        ));
+        assert!(parse_response(b"garbage", "u", 9).is_err());
+        assert!(
+            parse_response(
+                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+                "u",
+                9
+            )
+            .is_err()
+        );
+        assert!(parse_response(close, "u", 2).is_err());
+    }
+}

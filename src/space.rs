@@ -1,0 +1,395 @@
+//! Socket.IO client for a PackSpaces space: connects over the websocket transport
+//! (Engine.IO 4, as socket.io 4 servers speak it), emits `join-space` once the namespace is
+//! accepted, turns `user-connected` / `user-disconnected` / `space-members` into
+//! [`SpaceEvent`]s, and reconnects (and re-joins) with backoff when the connection drops.
+//!
+//! Written on tokio-tungstenite rather than `rust_socketio`: that crate always links
+//! OpenSSL (native-tls), which a default build must not need, and the protocol subset a
+//! space uses is small.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_util::sync::CancellationToken;
+
+use crate::net::{Endpoint, NetError, WsStream, connect_websocket};
+use crate::peerjs::protocol::is_valid_id;
+use crate::server::spaces::is_valid_space;
+
+/// Where a space is: the backend's origin and the space name from the URL path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SpaceUrl {
+    pub endpoint: Endpoint,
+    /// `None` is the workshop's single space (`join-space(peerId)`).
+    pub space: Option<String>,
+}
+
+impl SpaceUrl {
+    /// `http://host:3000/CSC342` → origin `http://host:3000`, space `CSC342`.
+    pub fn parse(url: &str) -> Result<SpaceUrl, NetError> {
+        let endpoint = Endpoint::parse(url)?;
+        let path = endpoint.path.split(['?', '#']).next().unwrap_or("");
+        let name = path.trim_matches('/');
+        let space = if name.is_empty() {
+            None
+        } else if is_valid_space(name) {
+            Some(name.to_string())
+        } else {
+            return Err(NetError::BadUrl {
+                url: url.to_string(),
+                reason: "the path must be a space name: 1-64 letters, digits, '-' or '_'".into(),
+            });
+        };
+        Ok(SpaceUrl { endpoint, space })
+    }
+
+    /// The Engine.IO websocket URL.
+    pub fn socket_url(&self) -> String {
+        self.endpoint
+            .url(true, "/socket.io/?EIO=4&transport=websocket")
+    }
+
+    /// A short name for the status bar.
+    pub fn label(&self) -> String {
+        match &self.space {
+            Some(s) => format!("{} {s}", self.endpoint.authority()),
+            None => format!("{} (main space)", self.endpoint.authority()),
+        }
+    }
+}
+
+/// What happens in the space.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SpaceEvent {
+    /// Connected and `join-space` sent.
+    Joined,
+    UserConnected(String),
+    UserDisconnected(String),
+    /// Peer ids already in the space (servers that say so: `packspaces serve`).
+    Members(Vec<String>),
+    /// The server refused something (`space-error`).
+    Refused(String),
+    /// The connection dropped or failed; the next attempt follows after `retry_in`.
+    Disconnected {
+        reason: String,
+        retry_in: Duration,
+    },
+}
+
+/// First retry after a drop, doubled up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Runs the space connection until `cancel` fires or the event receiver is dropped.
+pub async fn run(
+    url: SpaceUrl,
+    peer_id: String,
+    events: mpsc::Sender<SpaceEvent>,
+    cancel: CancellationToken,
+) {
+    let mut backoff = FIRST_BACKOFF;
+    loop {
+        let outcome = tokio::select! {
+            _ = cancel.cancelled() => return,
+            outcome = session(&url, &peer_id, &events, &cancel) => outcome,
+        };
+        let reason = match outcome {
+            Ok(Ended::Cancelled) | Ok(Ended::NobodyListens) => return,
+            Ok(Ended::Dropped { was_joined, reason }) => {
+                if was_joined {
+                    backoff = FIRST_BACKOFF;
+                }
+                reason
+            }
+            Err(e) => e,
+        };
+        let event = SpaceEvent::Disconnected {
+            reason,
+            retry_in: backoff,
+        };
+        if events.send(event).await.is_err() {
+            return;
+        }
+        tokio::select! {
+            _ = cancel.cancelled() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+enum Ended {
+    Cancelled,
+    NobodyListens,
+    Dropped { was_joined: bool, reason: String },
+}
+
+/// One connection: handshake, join, then events until it drops.
+async fn session(
+    url: &SpaceUrl,
+    peer_id: &str,
+    events: &mpsc::Sender<SpaceEvent>,
+    cancel: &CancellationToken,
+) -> Result<Ended, String> {
+    let mut ws = connect_websocket(&url.socket_url())
+        .await
+        .map_err(|e| e.to_string())?;
+    // Engine.IO open packet: "0{...pingInterval, pingTimeout...}".
+    let open = next_text(&mut ws, Duration::from_secs(10)).await?;
+    let handshake: Value = open
+        .strip_prefix('0')
+        .and_then(|json| serde_json::from_str(json).ok())
+        .ok_or_else(|| format!("not a socket.io server (first message {open:.40?})"))?;
+    let ping_interval = handshake["pingInterval"].as_u64().unwrap_or(25_000);
+    let ping_timeout = handshake["pingTimeout"].as_u64().unwrap_or(20_000);
+    // Silence longer than this means the server is gone.
+    let liveness = Duration::from_millis(ping_interval + ping_timeout);
+    send(&mut ws, "40".to_string()).await?;
+    let mut joined = false;
+    loop {
+        let text = tokio::select! {
+            _ = cancel.cancelled() => {
+                let _ = send(&mut ws, "41".to_string()).await;
+                let _ = ws.close(None).await;
+                return Ok(Ended::Cancelled);
+            }
+            text = next_text(&mut ws, liveness) => match text {
+                Ok(t) => t,
+                Err(reason) => return Ok(Ended::Dropped { was_joined: joined, reason }),
+            },
+        };
+        let event = match parse_packet(&text) {
+            Packet::Ping => {
+                send(&mut ws, "3".to_string()).await?;
+                continue;
+            }
+            Packet::Connected => {
+                // Only now is the namespace accepted: an emit before this is lost.
+                send(&mut ws, join_packet(url.space.as_deref(), peer_id)).await?;
+                joined = true;
+                SpaceEvent::Joined
+            }
+            Packet::ConnectError(reason) => {
+                return Err(format!("the server refused the connection: {reason}"));
+            }
+            Packet::Closed => {
+                return Ok(Ended::Dropped {
+                    was_joined: joined,
+                    reason: "the server closed the connection".into(),
+                });
+            }
+            Packet::Event(name, args) => match to_space_event(&name, &args) {
+                Some(event) => event,
+                None => continue,
+            },
+            Packet::Other => continue,
+        };
+        if events.send(event).await.is_err() {
+            let _ = ws.close(None).await;
+            return Ok(Ended::NobodyListens);
+        }
+    }
+}
+
+async fn next_text(ws: &mut WsStream, within: Duration) -> Result<String, String> {
+    loop {
+        let message = tokio::time::timeout(within, ws.next())
+            .await
+            .map_err(|_| format!("no word from the server for {within:?}"))?;
+        match message {
+            Some(Ok(Message::Text(text))) => return Ok(text.to_string()),
+            Some(Ok(Message::Close(_))) | None => return Err("the connection closed".into()),
+            Some(Ok(_)) => continue,
+            Some(Err(e)) => return Err(e.to_string()),
+        }
+    }
+}
+
+async fn send(ws: &mut WsStream, text: String) -> Result<(), String> {
+    ws.send(Message::Text(text.into()))
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The `join-space` event as the workshop page sends it.
+fn join_packet(space: Option<&str>, peer_id: &str) -> String {
+    let args = match space {
+        Some(space) => serde_json::json!(["join-space", space, peer_id]),
+        None => serde_json::json!(["join-space", peer_id]),
+    };
+    format!("42{args}")
+}
+
+#[derive(Debug, PartialEq)]
+enum Packet {
+    Ping,
+    Connected,
+    ConnectError(String),
+    Closed,
+    Event(String, Vec<Value>),
+    Other,
+}
+
+/// Parses an Engine.IO text packet carrying Socket.IO for the default namespace.
+fn parse_packet(text: &str) -> Packet {
+    match text.as_bytes().first() {
+        Some(b'2') => return Packet::Ping,
+        Some(b'1') => return Packet::Closed,
+        Some(b'4') => {}
+        _ => return Packet::Other,
+    }
+    let sio = &text[1..];
+    match sio.as_bytes().first() {
+        Some(b'0') => Packet::Connected,
+        Some(b'1') => Packet::Closed,
+        Some(b'4') => Packet::ConnectError(sio[1..].chars().take(200).collect()),
+        Some(b'2') => {
+            // Optional ack id digits before the JSON array; other namespaces are ignored.
+            let json = sio[1..].trim_start_matches(|c: char| c.is_ascii_digit());
+            match serde_json::from_str::<Value>(json) {
+                Ok(Value::Array(mut items)) if items.first().is_some_and(Value::is_string) => {
+                    let name = items.remove(0).as_str().unwrap_or_default().to_string();
+                    Packet::Event(name, items)
+                }
+                _ => Packet::Other,
+            }
+        }
+        _ => Packet::Other,
+    }
+}
+
+/// Maps a server event to a [`SpaceEvent`]; anything malformed or unknown is dropped
+/// (and logged), since every byte from the network is untrusted.
+fn to_space_event(name: &str, args: &[Value]) -> Option<SpaceEvent> {
+    let peer = || match args.first() {
+        Some(Value::String(id)) if is_valid_id(id) => Some(id.clone()),
+        other => {
+            tracing::warn!(
+                "space: ignored {name} with a bad peer id: {:.80}",
+                format!("{other:?}")
+            );
+            None
+        }
+    };
+    match name {
+        "user-connected" => peer().map(SpaceEvent::UserConnected),
+        "user-disconnected" => peer().map(SpaceEvent::UserDisconnected),
+        "space-members" => match args.first() {
+            Some(Value::Array(ids)) => Some(SpaceEvent::Members(
+                ids.iter()
+                    .filter_map(Value::as_str)
+                    .filter(|id| is_valid_id(id))
+                    .map(str::to_string)
+                    .collect(),
+            )),
+            _ => None,
+        },
+        "space-error" => args
+            .first()
+            .and_then(Value::as_str)
+            .map(|m| SpaceEvent::Refused(crate::text::sanitize(m, 200))),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn urls_pick_the_space_from_the_path() {
+        let u = SpaceUrl::parse("http://127.0.0.1:3000/CSC342").unwrap();
+        assert_eq!(u.space.as_deref(), Some("CSC342"));
+        assert_eq!(
+            u.socket_url(),
+            "ws://127.0.0.1:3000/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            SpaceUrl::parse("https://class.example/").unwrap().space,
+            None
+        );
+        assert_eq!(
+            SpaceUrl::parse("https://class.example")
+                .unwrap()
+                .socket_url(),
+            "wss://class.example:443/socket.io/?EIO=4&transport=websocket"
+        );
+        assert_eq!(
+            SpaceUrl::parse("http://h:1/CSC342/")
+                .unwrap()
+                .space
+                .as_deref(),
+            Some("CSC342")
+        );
+        assert!(SpaceUrl::parse("http://h:1/a/b").is_err());
+        assert!(SpaceUrl::parse("http://h:1/%1b[2J").is_err());
+    }
+
+    #[test]
+    fn packets_parse_like_socket_io_sends_them() {
+        assert_eq!(parse_packet("2"), Packet::Ping);
+        assert_eq!(parse_packet("40{\"sid\":\"x\"}"), Packet::Connected);
+        assert_eq!(
+            parse_packet("42[\"user-connected\",\"abc\"]"),
+            Packet::Event("user-connected".into(), vec![json!("abc")])
+        );
+        assert_eq!(
+            parse_packet("4217[\"space-members\",[\"a\"]]"),
+            Packet::Event("space-members".into(), vec![json!(["a"])])
+        );
+        assert_eq!(
+            parse_packet("44{\"message\":\"no\"}"),
+            Packet::ConnectError("{\"message\":\"no\"}".into())
+        );
+        for junk in [
+            "",
+            "42",
+            "42{}",
+            "42[1,2]",
+            "42/admin,[\"x\"]",
+            "9",
+            "4\u{1b}",
+        ] {
+            assert!(
+                matches!(parse_packet(junk), Packet::Other | Packet::Closed),
+                "{junk:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn events_are_validated() {
+        assert_eq!(
+            to_space_event("user-connected", &[json!("abc")]),
+            Some(SpaceEvent::UserConnected("abc".into()))
+        );
+        assert_eq!(
+            to_space_event("user-connected", &[json!("\u{1b}[2J")]),
+            None
+        );
+        assert_eq!(to_space_event("user-connected", &[json!(5)]), None);
+        assert_eq!(to_space_event("user-disconnected", &[]), None);
+        assert_eq!(
+            to_space_event("space-members", &[json!(["a", 5, "b c", "\u{7}"])]),
+            Some(SpaceEvent::Members(vec!["a".into(), "b c".into()]))
+        );
+        assert_eq!(
+            to_space_event("space-error", &[json!("bad\u{1b}[31m id")]),
+            Some(SpaceEvent::Refused("bad�[31m id".into()))
+        );
+        assert_eq!(to_space_event("something-else", &[json!("x")]), None);
+    }
+
+    #[test]
+    fn join_matches_the_workshop_page() {
+        assert_eq!(join_packet(None, "p1"), r#"42["join-space","p1"]"#);
+        assert_eq!(
+            join_packet(Some("CSC342"), "p1"),
+            r#"42["join-space","CSC342","p1"]"#
+        );
+    }
+}

@@ -1,0 +1,180 @@
+//! The space client (`packspaces::space`) against real servers: `packspaces serve` in
+//! process, and the workshop's own Node backend (socket.io 4) when Node.js is there.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::io::{BufRead, BufReader};
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use packspaces::server::{ServeOptions, start};
+use packspaces::space::{SpaceEvent, SpaceUrl, run};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
+
+struct Member {
+    events: mpsc::Receiver<SpaceEvent>,
+    cancel: CancellationToken,
+}
+
+impl Member {
+    fn join(url: &str, peer: &str) -> Member {
+        let (tx, events) = mpsc::channel(64);
+        let cancel = CancellationToken::new();
+        tokio::spawn(run(
+            SpaceUrl::parse(url).unwrap(),
+            peer.to_string(),
+            tx,
+            cancel.clone(),
+        ));
+        Member { events, cancel }
+    }
+
+    /// The next event that is not a member list (those are checked where they matter).
+    async fn next(&mut self) -> SpaceEvent {
+        tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+            .await
+            .expect("an event within 5 s")
+            .expect("the client still runs")
+    }
+
+    async fn expect(&mut self, want: SpaceEvent) {
+        loop {
+            let got = self.next().await;
+            if got == want {
+                return;
+            }
+            assert!(
+                matches!(got, SpaceEvent::Members(_) | SpaceEvent::Joined),
+                "wanted {want:?}, got {got:?}"
+            );
+        }
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
+}
+
+#[tokio::test]
+async fn members_of_a_space_on_packspaces_serve_see_each_other_come_and_go() {
+    let server = start(ServeOptions::new(LOCALHOST, 0)).await.unwrap();
+    let url = format!("{}CSC342", server.url());
+    let mut a = Member::join(&url, "alice");
+    a.expect(SpaceEvent::Joined).await;
+    assert_eq!(a.next().await, SpaceEvent::Members(vec![]));
+    let mut elsewhere = Member::join(&format!("{}CSC100", server.url()), "eve");
+    elsewhere.expect(SpaceEvent::Joined).await;
+    let mut b = Member::join(&url, "bob");
+    b.expect(SpaceEvent::Joined).await;
+    assert_eq!(b.next().await, SpaceEvent::Members(vec!["alice".into()]));
+    a.expect(SpaceEvent::UserConnected("bob".into())).await;
+    drop(b);
+    a.expect(SpaceEvent::UserDisconnected("bob".into())).await;
+    assert_eq!(elsewhere.next().await, SpaceEvent::Members(vec![]));
+    assert!(
+        elsewhere.events.try_recv().is_err(),
+        "nothing crossed spaces"
+    );
+}
+
+#[tokio::test]
+async fn a_dropped_connection_is_retried_and_the_space_joined_again() {
+    let server = start(ServeOptions::new(LOCALHOST, 0)).await.unwrap();
+    let port = server.addr.port();
+    let url = format!("{}again", server.url());
+    let mut a = Member::join(&url, "alice");
+    a.expect(SpaceEvent::Joined).await;
+    server.stop().await;
+    loop {
+        match a.next().await {
+            SpaceEvent::Members(_) => continue,
+            SpaceEvent::Disconnected { .. } => break,
+            other => panic!("expected a disconnect, got {other:?}"),
+        }
+    }
+    // The server comes back on the same port; the client finds it and re-joins.
+    let _server = start(ServeOptions::new(LOCALHOST, port)).await.unwrap();
+    loop {
+        match a.next().await {
+            SpaceEvent::Joined => break,
+            SpaceEvent::Disconnected { retry_in, .. } => {
+                assert!(retry_in <= Duration::from_secs(10))
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let mut b = Member::join(&url, "bob");
+    b.expect(SpaceEvent::Joined).await;
+    a.expect(SpaceEvent::UserConnected("bob".into())).await;
+}
+
+#[tokio::test]
+async fn nothing_listening_is_reported_and_retried() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let mut a = Member::join(&format!("http://127.0.0.1:{port}/x"), "alice");
+    match a.next().await {
+        SpaceEvent::Disconnected { reason, retry_in } => {
+            assert!(reason.contains("cannot connect"), "{reason}");
+            assert_eq!(retry_in, Duration::from_millis(500));
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+}
+
+/// The workshop backend from tests/node, or None (skip) when Node.js is missing.
+fn workshop_backend() -> Option<(std::process::Child, String)> {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    let ready = dir.join("node_modules/socket.io").is_dir()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "node and tests/node/node_modules are required under CI"
+        );
+        eprintln!("skipping: node or tests/node/node_modules missing (npm ci in tests/node)");
+        return None;
+    }
+    let mut child = Command::new("node")
+        .arg("workshop-backend.mjs")
+        .current_dir(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    let url = line
+        .trim()
+        .strip_prefix("listening on ")
+        .unwrap()
+        .to_string();
+    Some((child, url))
+}
+
+#[tokio::test]
+async fn the_workshop_backend_announces_us_like_a_browser() {
+    let Some((mut backend, url)) = workshop_backend() else {
+        return;
+    };
+    let mut a = Member::join(&url, "alice");
+    a.expect(SpaceEvent::Joined).await;
+    let mut b = Member::join(&url, "bob");
+    b.expect(SpaceEvent::Joined).await;
+    a.expect(SpaceEvent::UserConnected("bob".into())).await;
+    drop(b);
+    a.expect(SpaceEvent::UserDisconnected("bob".into())).await;
+    let _ = backend.kill();
+    let _ = backend.wait();
+}
