@@ -15,3 +15,4 @@ pub mod server;
 pub mod space;
 pub mod terminal;
 pub mod text;
+pub mod ui;

@@ -1,0 +1,307 @@
+//! The conferencing UI: application state, what keys mean, and a pure `view::render` of
+//! the state. Nothing here does I/O; the `join` loop feeds events in and acts on effects.
+
+pub mod layout;
+pub mod view;
+
+use std::sync::Arc;
+
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+
+use crate::render::{ColorMode, I420Frame};
+use crate::text::sanitize;
+
+/// Longest name or id shown anywhere.
+pub const MAX_LABEL: usize = 40;
+
+/// How a participant's call is doing, as their tile shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TileState {
+    Connecting,
+    Live,
+    /// Connected, but no video has arrived (or they send none).
+    NoVideo,
+    /// Signaling could not reach them (EXPIRE) or ICE failed.
+    Unreachable,
+}
+
+impl TileState {
+    pub fn label(self) -> &'static str {
+        match self {
+            TileState::Connecting => "connecting",
+            TileState::Live => "live",
+            TileState::NoVideo => "no video",
+            TileState::Unreachable => "unreachable",
+        }
+    }
+}
+
+/// One other person in the space.
+#[derive(Debug, Clone)]
+pub struct Participant {
+    pub peer_id: String,
+    /// From the call's PeerJS metadata, sanitized.
+    pub name: Option<String>,
+    pub state: TileState,
+    pub speaking: bool,
+    /// The newest decoded frame.
+    pub frame: Option<Arc<I420Frame>>,
+}
+
+impl Participant {
+    pub fn new(peer_id: &str) -> Self {
+        Self {
+            peer_id: sanitize(peer_id, MAX_LABEL),
+            name: None,
+            state: TileState::Connecting,
+            speaking: false,
+            frame: None,
+        }
+    }
+
+    /// The name if known, else the peer id (both already safe for the terminal).
+    pub fn label(&self) -> &str {
+        self.name.as_deref().unwrap_or(&self.peer_id)
+    }
+
+    pub fn set_name(&mut self, name: &str) {
+        let clean = sanitize(name.trim(), MAX_LABEL);
+        self.name = (!clean.is_empty()).then_some(clean);
+    }
+}
+
+/// A connection's state for the status bar.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    Connecting,
+    Up,
+    Down(String),
+}
+
+impl Link {
+    pub fn label(&self) -> String {
+        match self {
+            Link::Connecting => "connecting…".into(),
+            Link::Up => "connected".into(),
+            Link::Down(why) => format!("reconnecting ({})", sanitize(why, 40)),
+        }
+    }
+}
+
+/// Everything the screen shows.
+#[derive(Debug, Clone)]
+pub struct State {
+    /// The space, e.g. `127.0.0.1:3000 CSC342`.
+    pub space_label: String,
+    pub our_id: Option<String>,
+    pub our_name: Option<String>,
+    pub space_link: Link,
+    pub peer_link: Link,
+    pub participants: Vec<Participant>,
+    pub self_view: Option<Arc<I420Frame>>,
+    /// Index into `participants`.
+    pub selected: usize,
+    /// Show only the selected participant, large.
+    pub focused: bool,
+    pub show_help: bool,
+    pub color: ColorMode,
+    /// A one-line message for the bottom bar (sanitized).
+    pub notice: Option<String>,
+}
+
+impl State {
+    pub fn new(space_label: &str, color: ColorMode) -> Self {
+        Self {
+            space_label: sanitize(space_label, 80),
+            our_id: None,
+            our_name: None,
+            space_link: Link::Connecting,
+            peer_link: Link::Connecting,
+            participants: Vec::new(),
+            self_view: None,
+            selected: 0,
+            focused: false,
+            show_help: false,
+            color,
+            notice: None,
+        }
+    }
+
+    pub fn participant_mut(&mut self, peer_id: &str) -> Option<&mut Participant> {
+        self.participants.iter_mut().find(|p| p.peer_id == peer_id)
+    }
+
+    /// Adds a participant if new; returns it.
+    pub fn upsert(&mut self, peer_id: &str) -> &mut Participant {
+        let index = match self.participants.iter().position(|p| p.peer_id == peer_id) {
+            Some(i) => i,
+            None => {
+                self.participants.push(Participant::new(peer_id));
+                self.participants.len() - 1
+            }
+        };
+        &mut self.participants[index]
+    }
+
+    pub fn remove(&mut self, peer_id: &str) {
+        self.participants.retain(|p| p.peer_id != peer_id);
+        if self.selected >= self.participants.len() {
+            self.selected = self.participants.len().saturating_sub(1);
+        }
+        if self.participants.is_empty() {
+            self.focused = false;
+        }
+    }
+
+    pub fn selected(&self) -> Option<&Participant> {
+        self.participants.get(self.selected)
+    }
+
+    pub fn notify(&mut self, text: &str) {
+        self.notice = Some(sanitize(text, 200));
+    }
+
+    /// Applies a user action; returns what the caller must do outside the state.
+    pub fn apply(&mut self, action: Action) -> Option<Effect> {
+        let count = self.participants.len();
+        match action {
+            Action::Quit => return Some(Effect::Quit),
+            Action::Next if count > 0 => self.selected = (self.selected + 1) % count,
+            Action::Previous if count > 0 => self.selected = (self.selected + count - 1) % count,
+            Action::Focus if count > 0 => self.focused = true,
+            Action::Unfocus => {
+                self.focused = false;
+                self.show_help = false;
+            }
+            Action::ToggleHelp => self.show_help = !self.show_help,
+            Action::SaveFrame => {
+                return match self.selected() {
+                    Some(p) if p.frame.is_some() => Some(Effect::SaveFrame(p.peer_id.clone())),
+                    Some(p) => {
+                        let text = format!("{} has no video to save yet", p.label());
+                        self.notify(&text);
+                        None
+                    }
+                    None => {
+                        self.notify("nobody to save: the space is empty");
+                        None
+                    }
+                };
+            }
+            _ => {}
+        }
+        None
+    }
+}
+
+/// What the user meant by a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Action {
+    Quit,
+    Next,
+    Previous,
+    Focus,
+    Unfocus,
+    ToggleHelp,
+    SaveFrame,
+}
+
+/// Work for the caller, outside the pure state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Effect {
+    Quit,
+    /// Save this participant's current frame as a PNG.
+    SaveFrame(String),
+}
+
+/// The action a key stands for.
+pub fn action_for_key(key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    Some(match key.code {
+        KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Action::Quit,
+        KeyCode::Char('q') => Action::Quit,
+        KeyCode::Tab | KeyCode::Right | KeyCode::Down | KeyCode::Char('j') => Action::Next,
+        KeyCode::BackTab | KeyCode::Left | KeyCode::Up | KeyCode::Char('k') => Action::Previous,
+        KeyCode::Enter | KeyCode::Char('f') => Action::Focus,
+        KeyCode::Esc => Action::Unfocus,
+        KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
+        KeyCode::Char('s') => Action::SaveFrame,
+        _ => return None,
+    })
+}
+
+/// The keys, for the help overlay and the bottom bar.
+pub const KEYS: &[(&str, &str)] = &[
+    ("Tab / arrows", "select a participant"),
+    ("Enter / f", "focus (zoom) the selected one"),
+    ("Esc", "back to the grid"),
+    ("s", "save the selected video frame as PNG"),
+    ("?", "this help"),
+    ("q / Ctrl-C", "leave the space"),
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(code: KeyCode) -> KeyEvent {
+        KeyEvent::new(code, KeyModifiers::NONE)
+    }
+
+    #[test]
+    fn keys_map_to_actions() {
+        assert_eq!(action_for_key(key(KeyCode::Char('q'))), Some(Action::Quit));
+        assert_eq!(
+            action_for_key(KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(action_for_key(key(KeyCode::Tab)), Some(Action::Next));
+        assert_eq!(action_for_key(key(KeyCode::Enter)), Some(Action::Focus));
+        assert_eq!(action_for_key(key(KeyCode::Char('x'))), None);
+    }
+
+    #[test]
+    fn selection_wraps_and_survives_removal() {
+        let mut s = State::new("x", ColorMode::TrueColor);
+        assert_eq!(s.apply(Action::Next), None);
+        for id in ["a", "b", "c"] {
+            s.upsert(id);
+        }
+        s.apply(Action::Previous);
+        assert_eq!(s.selected().unwrap().peer_id, "c");
+        s.apply(Action::Focus);
+        s.remove("c");
+        assert_eq!(s.selected().unwrap().peer_id, "b");
+        s.remove("a");
+        s.remove("b");
+        assert!(!s.focused && s.selected().is_none());
+    }
+
+    #[test]
+    fn saving_needs_a_frame_and_says_so() {
+        let mut s = State::new("x", ColorMode::TrueColor);
+        assert_eq!(s.apply(Action::SaveFrame), None);
+        assert!(s.notice.as_deref().unwrap().contains("empty"));
+        s.upsert("a");
+        assert_eq!(s.apply(Action::SaveFrame), None);
+        s.participant_mut("a").unwrap().frame = Some(Arc::new(
+            I420Frame::solid(4, 4, crate::render::Rgb::BLACK).unwrap(),
+        ));
+        assert_eq!(
+            s.apply(Action::SaveFrame),
+            Some(Effect::SaveFrame("a".into()))
+        );
+    }
+
+    #[test]
+    fn names_and_ids_are_made_safe() {
+        let mut p = Participant::new("id\u{1b}[2J");
+        assert_eq!(p.peer_id, "id\u{fffd}[2J");
+        p.set_name("  Ada\u{7}  ");
+        assert_eq!(p.label(), "Ada\u{fffd}");
+        p.set_name("   ");
+        assert_eq!(p.label(), "id\u{fffd}[2J");
+    }
+}

@@ -1,0 +1,250 @@
+//! Draws the [`State`]: status bar, video grid (or the focused tile), participant list,
+//! bottom bar and the help overlay. A pure function of the state.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
+
+use super::{KEYS, Participant, State, TileState, layout};
+use crate::render::VideoFrame;
+use crate::render::frame::I420Frame;
+
+/// The participant list is shown when the terminal is at least this wide.
+const LIST_MIN_WIDTH: u16 = 70;
+const LIST_WIDTH: u16 = 30;
+
+pub fn render(frame: &mut Frame, state: &State) {
+    let [top, middle, bottom] = Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(frame.area());
+    status_bar(frame, top, state);
+    let (videos, list) = if middle.width >= LIST_MIN_WIDTH {
+        let [v, l] =
+            Layout::horizontal([Constraint::Min(1), Constraint::Length(LIST_WIDTH)]).areas(middle);
+        (v, Some(l))
+    } else {
+        (middle, None)
+    };
+    video_grid(frame, videos, state);
+    if let Some(list) = list {
+        participant_list(frame, list, state);
+    }
+    bottom_bar(frame, bottom, state);
+    if state.show_help {
+        help(frame, middle);
+    }
+}
+
+fn status_bar(frame: &mut Frame, area: Rect, state: &State) {
+    let dim = Style::new().fg(Color::Gray);
+    let you = match (&state.our_name, &state.our_id) {
+        (Some(n), Some(id)) => format!("{n} ({})", short(id)),
+        (None, Some(id)) => short(id).to_string(),
+        (_, None) => "registering…".to_string(),
+    };
+    let line = Line::from(vec![
+        Span::styled(" packspaces ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled("│ ", dim),
+        Span::raw(state.space_label.clone()),
+        Span::styled(" │ you: ", dim),
+        Span::raw(you),
+        Span::styled(" │ space: ", dim),
+        Span::raw(state.space_link.label()),
+        Span::styled(" │ peers: ", dim),
+        Span::raw(state.peer_link.label()),
+    ]);
+    frame.render_widget(
+        Paragraph::new(line).style(Style::new().bg(Color::Indexed(236))),
+        area,
+    );
+}
+
+fn bottom_bar(frame: &mut Frame, area: Rect, state: &State) {
+    let text = match &state.notice {
+        Some(n) => n.clone(),
+        None => " Tab select · Enter zoom · s save · ? help · q quit".to_string(),
+    };
+    frame.render_widget(
+        Paragraph::new(text).style(Style::new().fg(Color::Gray)),
+        area,
+    );
+}
+
+/// The tiles: ours first, then everyone in join order; or the focused one alone.
+fn video_grid(frame: &mut Frame, area: Rect, state: &State) {
+    if state.focused
+        && let Some(p) = state.selected()
+    {
+        participant_tile(frame, area, p, true, state);
+        return;
+    }
+    let tiles = layout::grid(area, state.participants.len() + 1);
+    let Some((own, others)) = tiles.split_first() else {
+        return;
+    };
+    let title = match &state.our_name {
+        Some(n) => format!(" {n} (you) "),
+        None => " you ".to_string(),
+    };
+    tile(
+        frame,
+        *own,
+        &title,
+        state.self_view.as_deref(),
+        None,
+        false,
+        state,
+    );
+    for (i, (area, p)) in others.iter().zip(&state.participants).enumerate() {
+        participant_tile(frame, *area, p, i == state.selected, state);
+    }
+}
+
+fn participant_tile(frame: &mut Frame, area: Rect, p: &Participant, selected: bool, state: &State) {
+    let speaking = if p.speaking { " ♪" } else { "" };
+    let title = format!(" {}{speaking} · {} ", p.label(), p.state.label());
+    let placeholder = match p.state {
+        TileState::Live if p.frame.is_none() => Some("waiting for the first frame…"),
+        TileState::Live => None,
+        TileState::Connecting => Some("connecting…"),
+        TileState::NoVideo => Some("no video"),
+        TileState::Unreachable => Some("unreachable"),
+    };
+    let video = if placeholder.is_none() {
+        p.frame.as_deref()
+    } else {
+        None
+    };
+    tile(frame, area, &title, video, placeholder, selected, state);
+}
+
+fn tile(
+    frame: &mut Frame,
+    area: Rect,
+    title: &str,
+    video: Option<&I420Frame>,
+    placeholder: Option<&str>,
+    selected: bool,
+    state: &State,
+) {
+    let border = if selected {
+        Style::new().fg(Color::Yellow)
+    } else {
+        Style::new().fg(Color::DarkGray)
+    };
+    let block = Block::new()
+        .borders(Borders::ALL)
+        .border_type(if selected {
+            BorderType::Thick
+        } else {
+            BorderType::Plain
+        })
+        .border_style(border)
+        .title(Span::styled(
+            title.to_string(),
+            Style::new().fg(Color::White),
+        ));
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    match video {
+        Some(v) => frame.render_widget(
+            VideoFrame {
+                frame: v,
+                mode: state.color,
+            },
+            inner,
+        ),
+        None => {
+            let text = placeholder.unwrap_or("no video");
+            let y = inner.y + inner.height / 2;
+            if inner.height > 0 {
+                frame.render_widget(
+                    Paragraph::new(text)
+                        .alignment(Alignment::Center)
+                        .style(Style::new().fg(Color::Gray)),
+                    Rect::new(inner.x, y, inner.width, 1),
+                );
+            }
+        }
+    }
+}
+
+fn participant_list(frame: &mut Frame, area: Rect, state: &State) {
+    let block = Block::new()
+        .borders(Borders::LEFT)
+        .border_style(Style::new().fg(Color::DarkGray))
+        .title(format!(" {} here ", state.participants.len() + 1));
+    let mut lines = vec![Line::from(vec![
+        Span::raw("  "),
+        Span::raw(state.our_name.clone().unwrap_or_else(|| "you".into())),
+        Span::styled(" (you)", Style::new().fg(Color::Gray)),
+    ])];
+    for (i, p) in state.participants.iter().enumerate() {
+        let marker = if i == state.selected { "▶ " } else { "  " };
+        let colour = match p.state {
+            TileState::Live => Color::Green,
+            TileState::Connecting => Color::Yellow,
+            TileState::NoVideo => Color::Gray,
+            TileState::Unreachable => Color::Red,
+        };
+        let mut spans = vec![
+            Span::raw(marker),
+            Span::raw(truncate(p.label(), 16)),
+            Span::styled(format!(" {}", p.state.label()), Style::new().fg(colour)),
+        ];
+        if p.speaking {
+            spans.push(Span::styled(" ♪", Style::new().fg(Color::Cyan)));
+        }
+        lines.push(Line::from(spans));
+    }
+    frame.render_widget(Paragraph::new(lines).block(block), area);
+}
+
+fn help(frame: &mut Frame, area: Rect) {
+    let width = 60.min(area.width);
+    let height = (KEYS.len() as u16 + 4).min(area.height);
+    let popup = Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    );
+    let lines: Vec<Line> = KEYS
+        .iter()
+        .map(|(k, what)| {
+            Line::from(vec![
+                Span::styled(format!("{k:>14}  "), Style::new().fg(Color::Yellow)),
+                Span::raw(*what),
+            ])
+        })
+        .collect();
+    frame.render_widget(Clear, popup);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(Block::bordered().title(" keys (Esc closes) ")),
+        popup,
+    );
+}
+
+fn short(id: &str) -> &str {
+    id.char_indices()
+        .nth(8)
+        .map(|(i, _)| &id[..i])
+        .unwrap_or(id)
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        s.to_string()
+    } else {
+        let mut t: String = s.chars().take(max - 1).collect();
+        t.push('…');
+        t
+    }
+}

@@ -1,0 +1,189 @@
+//! The conferencing UI rendered on a TestBackend: tiles show participants' video in the
+//! right colours where the layout puts them, labels and states are visible, hostile
+//! names cannot reach the terminal, and any terminal size renders.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::sync::Arc;
+
+use packspaces::render::{ColorMode, I420Frame, Rgb};
+use packspaces::ui::{Action, State, TileState, layout, view};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::layout::Rect;
+use ratatui::style::Color;
+
+fn draw(state: &State, w: u16, h: u16) -> Buffer {
+    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
+    terminal.draw(|f| view::render(f, state)).unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn text(buf: &Buffer) -> String {
+    let mut s = String::new();
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            s.push_str(buf[(x, y)].symbol());
+        }
+        s.push('\n');
+    }
+    s
+}
+
+fn solid(c: Rgb) -> Option<Arc<I420Frame>> {
+    Some(Arc::new(I420Frame::solid(64, 48, c).unwrap()))
+}
+
+/// Counts cells inside `area` drawn as half-blocks of about colour `c` in both halves.
+fn cells_of(buf: &Buffer, area: Rect, c: Rgb) -> usize {
+    let near = |col: Color| match col {
+        Color::Rgb(r, g, b) => r.abs_diff(c.r) <= 4 && g.abs_diff(c.g) <= 4 && b.abs_diff(c.b) <= 4,
+        _ => false,
+    };
+    let mut n = 0;
+    for y in area.top()..area.bottom() {
+        for x in area.left()..area.right() {
+            let cell = &buf[(x, y)];
+            if cell.symbol() == "▀" && near(cell.fg) && near(cell.bg) {
+                n += 1;
+            }
+        }
+    }
+    n
+}
+
+fn inner(r: Rect) -> Rect {
+    Rect::new(
+        r.x + 1,
+        r.y + 1,
+        r.width.saturating_sub(2),
+        r.height.saturating_sub(2),
+    )
+}
+
+fn two_people() -> State {
+    let mut s = State::new("127.0.0.1:3000 CSC342", ColorMode::TrueColor);
+    s.our_id = Some("0123456789abcdef".into());
+    s.our_name = Some("Me".into());
+    s.self_view = solid(Rgb::new(0, 0, 255));
+    let ada = s.upsert("ada-id");
+    ada.set_name("Ada");
+    ada.state = TileState::Live;
+    ada.frame = solid(Rgb::new(255, 0, 0));
+    s.upsert("bob-id").state = TileState::Connecting;
+    s
+}
+
+#[test]
+fn each_tile_shows_its_own_video_in_its_place() {
+    let (w, h) = (120, 40);
+    let buf = draw(&two_people(), w, h);
+    // The view's geometry: status bar, bottom bar, list of 30 columns on the right.
+    let videos = Rect::new(0, 1, w - 30, h - 2);
+    let tiles = layout::grid(videos, 3);
+    let red = cells_of(&buf, inner(tiles[1]), Rgb::new(255, 0, 0));
+    let blue = cells_of(&buf, inner(tiles[0]), Rgb::new(0, 0, 255));
+    assert!(red > 100, "Ada's tile has {red} red cells");
+    assert!(blue > 100, "our tile has {blue} blue cells");
+    assert_eq!(
+        cells_of(&buf, inner(tiles[0]), Rgb::new(255, 0, 0)),
+        0,
+        "no red outside Ada's tile"
+    );
+    assert_eq!(cells_of(&buf, inner(tiles[2]), Rgb::new(255, 0, 0)), 0);
+    let screen = text(&buf);
+    assert!(screen.contains("Ada · live"), "{screen}");
+    assert!(screen.contains("bob-id · connecting"));
+    assert!(screen.contains("connecting…"));
+    assert!(screen.contains("Me (you)"));
+    assert!(screen.contains("127.0.0.1:3000 CSC342"));
+    assert!(screen.contains("you: Me (01234567)"));
+    assert!(screen.contains("3 here"));
+}
+
+#[test]
+fn focus_fills_the_video_area_with_the_selected_participant() {
+    let mut s = two_people();
+    s.apply(Action::Focus);
+    let (w, h) = (120, 40);
+    let buf = draw(&s, w, h);
+    let videos = Rect::new(0, 1, w - 30, h - 2);
+    let red = cells_of(&buf, inner(videos), Rgb::new(255, 0, 0));
+    assert!(red > 1500, "focused tile has only {red} red cells");
+    assert_eq!(
+        cells_of(&buf, inner(videos), Rgb::new(0, 0, 255)),
+        0,
+        "our own tile is hidden"
+    );
+    s.apply(Action::Unfocus);
+    assert!(cells_of(&draw(&s, w, h), inner(videos), Rgb::new(0, 0, 255)) > 0);
+}
+
+#[test]
+fn the_grid_reflows_for_many_participants() {
+    let mut s = State::new("x", ColorMode::TrueColor);
+    for i in 0..7 {
+        let p = s.upsert(&format!("peer{i}"));
+        p.state = TileState::Live;
+        p.frame = solid(Rgb::new(0, 255, 0));
+    }
+    let buf = draw(&s, 160, 50);
+    let screen = text(&buf);
+    for i in 0..7 {
+        assert!(
+            screen.contains(&format!("peer{i} · live")),
+            "peer{i} missing:\n{screen}"
+        );
+    }
+    let videos = Rect::new(0, 1, 130, 48);
+    for t in layout::grid(videos, 8).iter().skip(1) {
+        assert!(cells_of(&buf, inner(*t), Rgb::new(0, 255, 0)) > 20, "{t:?}");
+    }
+}
+
+#[test]
+fn hostile_names_never_reach_the_terminal_as_control_characters() {
+    let mut s = two_people();
+    s.participant_mut("ada-id")
+        .unwrap()
+        .set_name("\u{1b}]0;pwned\u{7}\u{1b}[2J");
+    s.notify("server says \u{1b}[31mhi");
+    let buf = draw(&s, 120, 40);
+    for cell in buf.content() {
+        assert!(
+            !cell.symbol().chars().any(char::is_control),
+            "{:?}",
+            cell.symbol()
+        );
+    }
+    assert!(text(&buf).contains("\u{fffd}]0;pwned"));
+}
+
+#[test]
+fn the_help_overlay_lists_the_keys() {
+    let mut s = two_people();
+    s.apply(Action::ToggleHelp);
+    let screen = text(&draw(&s, 100, 30));
+    assert!(
+        screen.contains("save the selected video frame as PNG"),
+        "{screen}"
+    );
+    assert!(screen.contains("leave the space"));
+}
+
+#[test]
+fn any_terminal_size_renders() {
+    let mut s = two_people();
+    s.show_help = true;
+    for (w, h) in [
+        (1, 1),
+        (2, 3),
+        (10, 3),
+        (30, 5),
+        (69, 20),
+        (70, 20),
+        (300, 100),
+    ] {
+        draw(&s, w, h);
+    }
+}
