@@ -5,6 +5,7 @@ pub mod annexb;
 pub mod file;
 pub mod h264;
 pub mod ivf;
+pub mod testcard;
 pub mod vp8;
 pub mod y4m;
 
