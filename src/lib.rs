@@ -3,6 +3,7 @@
 //! The binary's subcommands live in [`cli`]; everything else is a library so that tests and
 //! benchmarks drive the same code the binary runs.
 
+pub mod call;
 pub mod cli;
 pub mod contain;
 pub mod logging;
@@ -12,6 +13,7 @@ pub mod peerjs;
 pub mod play;
 pub mod render;
 pub mod server;
+pub mod session;
 pub mod space;
 pub mod terminal;
 pub mod text;

@@ -1,0 +1,167 @@
+//! Codec choices: what we register per call and how we read a browser's offer.
+//!
+//! In an answer, webrtc-rs keeps the offer's codec order filtered by what is registered,
+//! and Chromium lists VP8 first; so a call registers only the codec we want the browser to
+//! send: H.264 (decoded about ten times cheaper than VP8 here) when the offer has the
+//! constrained-baseline, packetization-mode 1 profile, VP8 otherwise (Firefox without
+//! OpenH264). An offer of ours lists H.264 first, then VP8.
+
+use rtc::peer_connection::configuration::media_engine::{
+    MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
+};
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+};
+use webrtc::peer_connection::MediaEngine;
+
+/// The H.264 flavour browsers decode for WebRTC and OpenH264 encodes.
+const H264_FMTP: &str = "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f";
+
+/// The video codecs we can receive (and, for H.264, send).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum VideoCodec {
+    H264,
+    Vp8,
+}
+
+impl VideoCodec {
+    pub fn rtp_codec(self) -> RTCRtpCodec {
+        let feedback = [
+            ("goog-remb", ""),
+            ("ccm", "fir"),
+            ("nack", ""),
+            ("nack", "pli"),
+        ]
+        .iter()
+        .map(|(t, p)| RTCPFeedback {
+            typ: (*t).to_string(),
+            parameter: (*p).to_string(),
+        })
+        .collect();
+        let (mime, fmtp) = match self {
+            VideoCodec::H264 => (MIME_TYPE_H264, H264_FMTP),
+            VideoCodec::Vp8 => (MIME_TYPE_VP8, ""),
+        };
+        RTCRtpCodec {
+            mime_type: mime.to_string(),
+            clock_rate: 90_000,
+            channels: 0,
+            sdp_fmtp_line: fmtp.to_string(),
+            rtcp_feedback: feedback,
+        }
+    }
+
+    pub fn from_mime(mime: &str) -> Option<VideoCodec> {
+        if mime.eq_ignore_ascii_case(MIME_TYPE_H264) {
+            Some(VideoCodec::H264)
+        } else if mime.eq_ignore_ascii_case(MIME_TYPE_VP8) {
+            Some(VideoCodec::Vp8)
+        } else {
+            None
+        }
+    }
+}
+
+/// A media engine with Opus and the given video codecs, in preference order.
+pub fn media_engine(video: &[VideoCodec]) -> Result<MediaEngine, String> {
+    let mut engine = MediaEngine::default();
+    let opus = RTCRtpCodec {
+        mime_type: MIME_TYPE_OPUS.to_string(),
+        clock_rate: 48_000,
+        channels: 2,
+        sdp_fmtp_line: "minptime=10;useinbandfec=1".to_string(),
+        rtcp_feedback: Vec::new(),
+    };
+    engine
+        .register_codec(
+            RTCRtpCodecParameters {
+                rtp_codec: opus,
+                payload_type: 111,
+            },
+            RtpCodecKind::Audio,
+        )
+        .map_err(|e| e.to_string())?;
+    for (i, codec) in video.iter().enumerate() {
+        engine
+            .register_codec(
+                RTCRtpCodecParameters {
+                    rtp_codec: codec.rtp_codec(),
+                    payload_type: 102 + 2 * i as u8,
+                },
+                RtpCodecKind::Video,
+            )
+            .map_err(|e| e.to_string())?;
+    }
+    Ok(engine)
+}
+
+/// The one video codec to accept in an answer to `offer`.
+pub fn choose_for_offer(offer: &str) -> VideoCodec {
+    if offer_has_baseline_h264(offer) {
+        VideoCodec::H264
+    } else {
+        VideoCodec::Vp8
+    }
+}
+
+/// Does the offer carry H.264 packetization-mode 1, constrained baseline (42e01f)?
+pub fn offer_has_baseline_h264(sdp: &str) -> bool {
+    let h264: Vec<&str> = sdp
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .filter(|rest| rest.to_ascii_lowercase().contains(" h264/90000"))
+        .filter_map(|rest| rest.split(' ').next())
+        .collect();
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=fmtp:"))
+        .any(|rest| {
+            let mut parts = rest.splitn(2, ' ');
+            let (pt, params) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+            let params = params.to_ascii_lowercase();
+            h264.contains(&pt)
+                && params.contains("packetization-mode=1")
+                && params.contains("profile-level-id=42e01f")
+        })
+}
+
+/// The first `a=mid:` of an SDP: our candidates belong to it (everything is bundled), and
+/// webrtc-rs leaves `sdpMid` empty in the candidates it gathers.
+pub fn first_mid(sdp: &str) -> String {
+    sdp.lines()
+        .find_map(|l| l.strip_prefix("a=mid:"))
+        .map(|m| m.trim().to_string())
+        .unwrap_or_else(|| "0".to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CHROMIUM: &str = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96 102 103\r\na=mid:1\r\n\
+a=rtpmap:96 VP8/90000\r\na=rtpmap:102 H264/90000\r\n\
+a=fmtp:102 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f\r\n\
+a=rtpmap:103 H264/90000\r\n\
+a=fmtp:103 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n";
+    const FIREFOX: &str = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 120 124\r\na=mid:0\r\n\
+a=rtpmap:120 VP8/90000\r\na=rtpmap:124 VP9/90000\r\n";
+
+    #[test]
+    fn h264_is_chosen_when_offered_and_vp8_otherwise() {
+        assert_eq!(choose_for_offer(CHROMIUM), VideoCodec::H264);
+        assert_eq!(choose_for_offer(FIREFOX), VideoCodec::Vp8);
+        // Packetization mode 0 alone is not enough.
+        let mode0 = "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=0;profile-level-id=42e01f\r\n";
+        assert_eq!(choose_for_offer(mode0), VideoCodec::Vp8);
+        assert_eq!(choose_for_offer(""), VideoCodec::Vp8);
+    }
+
+    #[test]
+    fn mids_and_mimes() {
+        assert_eq!(first_mid(CHROMIUM), "1");
+        assert_eq!(first_mid("v=0"), "0");
+        assert_eq!(VideoCodec::from_mime("video/h264"), Some(VideoCodec::H264));
+        assert_eq!(VideoCodec::from_mime("video/VP8"), Some(VideoCodec::Vp8));
+        assert_eq!(VideoCodec::from_mime("video/AV1"), None);
+        assert!(media_engine(&[VideoCodec::H264, VideoCodec::Vp8]).is_ok());
+    }
+}

@@ -1,0 +1,163 @@
+//! Incoming media of one call: RTP → whole frames (webrtc-rs sample builder) → our H.264 or
+//! VP8 decoder → the frame sink (latest frame wins). Keyframes are requested (PLI) at the
+//! start and after decode errors. Audio is drained (played in the `audio` feature, later).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rtc::media::io::sample_builder::SampleBuilder;
+use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::codec::vp8::Vp8Packet;
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
+use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
+
+use super::codecs::VideoCodec;
+use crate::media::h264::H264Decoder;
+use crate::media::vp8::Vp8Decoder;
+use crate::render::I420Frame;
+
+/// Where decoded frames go: `(peer id, frame)`. Called for every decoded frame; keep only
+/// the newest.
+pub type FrameSink = Arc<dyn Fn(&str, Arc<I420Frame>) + Send + Sync>;
+
+/// Packets the sample builder may hold while waiting for a lost one.
+const REORDER_PACKETS: u16 = 256;
+/// Give up on a missing packet after this long (and ask for a keyframe).
+const MAX_DELAY: Duration = Duration::from_millis(500);
+/// Keyframe requests at most this often.
+const PLI_INTERVAL: Duration = Duration::from_secs(1);
+
+/// Receives one remote track until it ends.
+pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, sink: FrameSink) {
+    let kind = track.kind().await;
+    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
+    if kind == RtpCodecKind::Audio {
+        while track.poll().await.is_some() {}
+        return;
+    }
+    let mime = track
+        .codec(ssrc)
+        .await
+        .map(|c| c.mime_type)
+        .unwrap_or_default();
+    let Some(codec) = VideoCodec::from_mime(&mime) else {
+        tracing::warn!("call {peer}: cannot decode video {mime:?}");
+        while track.poll().await.is_some() {}
+        return;
+    };
+    tracing::info!("call {peer}: receiving {mime}");
+    let mut video = VideoReceiver::new(codec);
+    let mut last_pli: Option<Instant> = None;
+    let mut want_keyframe = true;
+    loop {
+        if want_keyframe && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
+            let pli = PictureLossIndication {
+                sender_ssrc: 0,
+                media_ssrc: ssrc,
+            };
+            if track.write_rtcp(vec![Box::new(pli)]).await.is_err() {
+                tracing::debug!("call {peer}: could not send a PLI");
+            }
+            last_pli = Some(Instant::now());
+        }
+        let event = match tokio::time::timeout(PLI_INTERVAL, track.poll()).await {
+            Ok(Some(event)) => event,
+            Ok(None) => break,
+            Err(_) => continue,
+        };
+        let packet = match event {
+            TrackRemoteEvent::OnRtpPacket(packet) => packet,
+            TrackRemoteEvent::OnEnded => break,
+            _ => continue,
+        };
+        for outcome in video.push(packet) {
+            match outcome {
+                Ok(frame) => {
+                    want_keyframe = false;
+                    sink(&peer, Arc::new(frame));
+                }
+                Err(e) => {
+                    tracing::debug!("call {peer}: {e}");
+                    want_keyframe = true;
+                }
+            }
+        }
+    }
+    tracing::info!("call {peer}: video ended");
+}
+
+/// RTP packets in, decoded frames (or decode errors) out.
+pub struct VideoReceiver {
+    builder: Builder,
+    decoder: Decoder,
+}
+
+enum Builder {
+    H264(SampleBuilder<H264Packet>),
+    Vp8(SampleBuilder<Vp8Packet>),
+}
+
+enum Decoder {
+    H264(Option<H264Decoder>),
+    // Boxed: the VP8 decoder's state is large.
+    Vp8(Option<Box<Vp8Decoder>>),
+}
+
+impl VideoReceiver {
+    pub fn new(codec: VideoCodec) -> Self {
+        match codec {
+            VideoCodec::H264 => Self {
+                builder: Builder::H264(
+                    SampleBuilder::new(REORDER_PACKETS, H264Packet::default(), 90_000)
+                        .with_max_time_delay(MAX_DELAY),
+                ),
+                decoder: Decoder::H264(H264Decoder::new().ok()),
+            },
+            VideoCodec::Vp8 => Self {
+                builder: Builder::Vp8(
+                    SampleBuilder::new(REORDER_PACKETS, Vp8Packet::default(), 90_000)
+                        .with_max_time_delay(MAX_DELAY),
+                ),
+                decoder: Decoder::Vp8(Vp8Decoder::new().ok().map(Box::new)),
+            },
+        }
+    }
+
+    /// Adds one RTP packet; returns what the frames it completed decoded to.
+    pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<I420Frame, String>> {
+        let now = Instant::now();
+        let mut samples = Vec::new();
+        match &mut self.builder {
+            Builder::H264(b) => {
+                b.push(now, packet);
+                while let Some(s) = b.pop(now) {
+                    samples.push(s);
+                }
+            }
+            Builder::Vp8(b) => {
+                b.push(now, packet);
+                while let Some(s) = b.pop(now) {
+                    samples.push(s);
+                }
+            }
+        }
+        let mut out = Vec::new();
+        for sample in samples {
+            if sample.prev_dropped_packets > 0 {
+                out.push(Err(format!("{} packets lost", sample.prev_dropped_packets)));
+            }
+            let decoded = match &mut self.decoder {
+                Decoder::H264(Some(d)) => d.decode(&sample.data).map_err(|e| e.to_string()),
+                Decoder::Vp8(Some(d)) => d.decode(&sample.data).map_err(|e| e.to_string()),
+                _ => Err("no decoder".to_string()),
+            };
+            match decoded {
+                Ok(Some(frame)) => out.push(Ok(frame)),
+                Ok(None) => {}
+                Err(e) => out.push(Err(e)),
+            }
+        }
+        out
+    }
+}

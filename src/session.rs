@@ -1,0 +1,382 @@
+//! A session in a space: the PeerJS client, the space connection and one call per remote
+//! peer, kept in a shared [`ui::State`] that the terminal (or a test) renders. Used by
+//! `join` with a terminal UI and by `bot` without one.
+//!
+//! The workshop's flow: everyone already in the space calls a newcomer, so we register with
+//! the PeerServer and can answer *before* we announce ourselves with `join-space`; then we
+//! call everyone who joins after us.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::{Notify, mpsc};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::call::{self, CallConfig, CallContext, CallEvent, CallHandle, FrameSink, VideoSource};
+use crate::media::testcard::{Palette, TestCard};
+use crate::peerjs::client::{IceCandidate, PeerClient, PeerServerUrl, RegisterError, SignalEvent};
+use crate::render::ColorMode;
+use crate::space::{self, SpaceEvent, SpaceUrl};
+use crate::ui::{Link, State, TileState};
+
+/// Our outgoing video when there is no camera.
+#[derive(Debug, Clone)]
+pub struct CardSpec {
+    pub width: u32,
+    pub height: u32,
+    pub fps: u32,
+    pub palette: Palette,
+}
+
+impl Default for CardSpec {
+    fn default() -> Self {
+        Self {
+            width: 320,
+            height: 240,
+            fps: 15,
+            palette: crate::media::testcard::PALETTES[2],
+        }
+    }
+}
+
+/// How to join.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    pub space: SpaceUrl,
+    pub peer_server: PeerServerUrl,
+    pub name: Option<String>,
+    pub call: CallConfig,
+    /// `None`: send no video (`--no-video`).
+    pub card: Option<CardSpec>,
+    /// Show our own picture (costs a little CPU; bots do not need it).
+    pub self_view: bool,
+    pub color: ColorMode,
+}
+
+/// The state a session keeps up to date, and a signal that it changed.
+pub struct Shared {
+    state: Mutex<State>,
+    pub changed: Notify,
+}
+
+impl Shared {
+    pub fn state(&self) -> MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        f(&mut self.state());
+        self.changed.notify_one();
+    }
+}
+
+/// A running session.
+pub struct Session {
+    pub shared: Arc<Shared>,
+    pub our_id: String,
+    cancel: CancellationToken,
+    task: JoinHandle<()>,
+}
+
+impl Session {
+    /// Registers with the PeerServer, then joins the space and runs until [`Session::leave`].
+    pub async fn start(config: SessionConfig) -> Result<Session, RegisterError> {
+        let mut state = State::new(&config.space.label(), config.color);
+        state.our_name = config
+            .name
+            .as_deref()
+            .map(|n| crate::text::sanitize(n, crate::ui::MAX_LABEL));
+        let shared = Arc::new(Shared {
+            state: Mutex::new(state),
+            changed: Notify::new(),
+        });
+        let cancel = CancellationToken::new();
+        let (signal_tx, signal_rx) = mpsc::channel(256);
+        let peer =
+            PeerClient::register(config.peer_server.clone(), signal_tx, cancel.clone()).await?;
+        let our_id = peer.id.clone();
+        shared.update(|s| {
+            s.our_id = Some(our_id.clone());
+            s.peer_link = Link::Up;
+        });
+        let frames: FrameSink = {
+            let shared = shared.clone();
+            Arc::new(move |peer: &str, frame| {
+                shared.update(|s| {
+                    if let Some(p) = s.participant_mut(peer) {
+                        p.frame = Some(frame);
+                        p.state = TileState::Live;
+                    }
+                });
+            })
+        };
+        let video = match &config.card {
+            Some(spec) => {
+                let card = TestCard::new(
+                    spec.width,
+                    spec.height,
+                    config.name.as_deref().unwrap_or("packspaces"),
+                    spec.palette,
+                );
+                let preview: Option<call::send::Preview> = config.self_view.then(|| {
+                    let shared = shared.clone();
+                    Arc::new(move |frame| shared.update(|s| s.self_view = Some(frame)))
+                        as call::send::Preview
+                });
+                VideoSource::test_card(card, spec.fps, 400_000, preview, cancel.clone())
+                    .map_err(|e| {
+                        tracing::warn!("no outgoing video: {e}");
+                        e
+                    })
+                    .ok()
+            }
+            None => None,
+        };
+        let (call_tx, call_rx) = mpsc::channel(64);
+        let ctx = CallContext {
+            config: config.call.clone(),
+            signals: peer.sender(),
+            events: call_tx,
+            frames,
+            video,
+        };
+        let (space_tx, space_rx) = mpsc::channel(64);
+        tokio::spawn(space::run(
+            config.space.clone(),
+            our_id.clone(),
+            space_tx,
+            cancel.clone(),
+        ));
+        let task = tokio::spawn(
+            Runner {
+                shared: shared.clone(),
+                ctx,
+                our_id: our_id.clone(),
+                calls: HashMap::new(),
+                early_candidates: HashMap::new(),
+                _peer: peer,
+            }
+            .run(signal_rx, space_rx, call_rx, cancel.clone()),
+        );
+        Ok(Session {
+            shared,
+            our_id,
+            cancel,
+            task,
+        })
+    }
+
+    /// Hangs up every call, leaves the space and stops.
+    pub async fn leave(self) {
+        self.cancel.cancel();
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.task).await;
+    }
+}
+
+struct Runner {
+    shared: Arc<Shared>,
+    ctx: CallContext,
+    our_id: String,
+    calls: HashMap<String, CallHandle>,
+    /// Candidates that arrived before their call (by connection id), bounded.
+    early_candidates: HashMap<String, Vec<IceCandidate>>,
+    /// Keeps the PeerJS command channel open for the session's lifetime.
+    _peer: PeerClient,
+}
+
+impl Runner {
+    async fn run(
+        mut self,
+        mut signals: mpsc::Receiver<SignalEvent>,
+        mut space: mpsc::Receiver<SpaceEvent>,
+        mut calls: mpsc::Receiver<CallEvent>,
+        cancel: CancellationToken,
+    ) {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                Some(event) = signals.recv() => self.on_signal(event).await,
+                Some(event) = space.recv() => self.on_space(event).await,
+                Some(event) = calls.recv() => self.on_call(event),
+                else => break,
+            }
+        }
+        for call in self.calls.values() {
+            call.hang_up().await;
+        }
+    }
+
+    fn update(&self, f: impl FnOnce(&mut State)) {
+        self.shared.update(f);
+    }
+
+    async fn hang_up(&mut self, peer: &str) {
+        if let Some(call) = self.calls.remove(peer) {
+            call.hang_up().await;
+        }
+    }
+
+    async fn on_signal(&mut self, event: SignalEvent) {
+        match event {
+            SignalEvent::Open { .. } => self.update(|s| s.peer_link = Link::Up),
+            SignalEvent::Offer {
+                peer,
+                connection_id,
+                sdp,
+                metadata,
+            } => {
+                // A new offer replaces any call we had with them (they reconnected).
+                self.hang_up(&peer).await;
+                let name = call::name_from_metadata(metadata.as_ref());
+                self.update(|s| {
+                    let p = s.upsert(&peer);
+                    p.state = TileState::Connecting;
+                    if let Some(n) = &name {
+                        p.set_name(n);
+                    }
+                });
+                let handle = call::answer(
+                    self.ctx.clone(),
+                    peer.clone(),
+                    connection_id.clone(),
+                    sdp.sdp,
+                );
+                for c in self
+                    .early_candidates
+                    .remove(&connection_id)
+                    .unwrap_or_default()
+                {
+                    handle.remote_candidate(c).await;
+                }
+                self.calls.insert(peer, handle);
+            }
+            SignalEvent::Answer {
+                peer,
+                connection_id,
+                sdp,
+            } => match self.calls.get(&peer) {
+                Some(call) if call.connection_id == connection_id => {
+                    call.remote_answer(sdp.sdp).await
+                }
+                _ => tracing::info!("answer from {peer} for an unknown call ignored"),
+            },
+            SignalEvent::Candidate {
+                peer,
+                connection_id,
+                candidate,
+            } => match self.calls.get(&peer) {
+                Some(call) if call.connection_id == connection_id => {
+                    call.remote_candidate(candidate).await
+                }
+                _ => {
+                    if self.early_candidates.len() < 64 {
+                        let list = self.early_candidates.entry(connection_id).or_default();
+                        if list.len() < 32 {
+                            list.push(candidate);
+                        }
+                    }
+                }
+            },
+            SignalEvent::Leave { peer } => {
+                self.hang_up(&peer).await;
+                self.update(|s| s.remove(&peer));
+            }
+            SignalEvent::Expire { peer } => {
+                self.hang_up(&peer).await;
+                self.update(|s| {
+                    if let Some(p) = s.participant_mut(&peer) {
+                        p.state = TileState::Unreachable;
+                    }
+                    s.notify(&format!("{peer} is not connected to the PeerJS server"));
+                });
+            }
+            SignalEvent::Error(message) => {
+                self.update(|s| s.notify(&format!("PeerJS server: {message}")))
+            }
+            SignalEvent::Disconnected { reason, .. } => {
+                self.update(|s| s.peer_link = Link::Down(reason))
+            }
+        }
+    }
+
+    async fn on_space(&mut self, event: SpaceEvent) {
+        match event {
+            SpaceEvent::Joined => self.update(|s| s.space_link = Link::Up),
+            SpaceEvent::UserConnected(peer) => {
+                if peer == self.our_id || self.calls.contains_key(&peer) {
+                    return;
+                }
+                self.update(|s| s.upsert(&peer).state = TileState::Connecting);
+                let handle = call::call(self.ctx.clone(), peer.clone());
+                self.calls.insert(peer, handle);
+            }
+            SpaceEvent::UserDisconnected(peer) => {
+                self.hang_up(&peer).await;
+                self.update(|s| s.remove(&peer));
+            }
+            SpaceEvent::Members(peers) => {
+                // They call us; show them as connecting meanwhile.
+                let ours = self.our_id.clone();
+                self.update(|s| {
+                    for peer in peers.iter().filter(|p| **p != ours) {
+                        s.upsert(peer);
+                    }
+                });
+            }
+            SpaceEvent::Refused(message) => {
+                self.update(|s| s.notify(&format!("space server: {message}")))
+            }
+            SpaceEvent::Disconnected { reason, .. } => {
+                self.update(|s| s.space_link = Link::Down(reason))
+            }
+        }
+    }
+
+    fn on_call(&mut self, event: CallEvent) {
+        match event {
+            CallEvent::Connected {
+                peer,
+                connection_id,
+            } => {
+                if self
+                    .calls
+                    .get(&peer)
+                    .is_some_and(|c| c.connection_id == connection_id)
+                {
+                    self.update(|s| {
+                        if let Some(p) = s.participant_mut(&peer)
+                            && p.frame.is_none()
+                        {
+                            p.state = TileState::Live;
+                        }
+                    });
+                }
+            }
+            CallEvent::Ended {
+                peer,
+                connection_id,
+                reason,
+            } => {
+                if self
+                    .calls
+                    .get(&peer)
+                    .is_none_or(|c| c.connection_id != connection_id)
+                {
+                    return;
+                }
+                self.calls.remove(&peer);
+                self.update(|s| {
+                    if let Some(p) = s.participant_mut(&peer) {
+                        p.state = if reason.contains("failed") || reason.contains("lost") {
+                            TileState::Unreachable
+                        } else {
+                            TileState::NoVideo
+                        };
+                        p.frame = None;
+                    }
+                });
+            }
+        }
+    }
+}

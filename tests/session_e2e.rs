@@ -1,0 +1,129 @@
+//! Rust-only end to end: `packspaces serve`, two sessions sending test cards like bots, and
+//! a third whose terminal UI (on a TestBackend) must show each bot's colours in its tile.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::net::{IpAddr, Ipv4Addr};
+use std::time::{Duration, Instant};
+
+use packspaces::call::CallConfig;
+use packspaces::media::testcard::PALETTES;
+use packspaces::peerjs::client::PeerServerUrl;
+use packspaces::render::ColorMode;
+use packspaces::server::{ServeOptions, start};
+use packspaces::session::{CardSpec, Session, SessionConfig};
+use packspaces::space::SpaceUrl;
+use packspaces::ui::{TileState, view};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::style::Color;
+
+fn config(base: &str, name: &str, palette: usize, send: bool) -> SessionConfig {
+    SessionConfig {
+        space: SpaceUrl::parse(&format!("{base}CSC342")).unwrap(),
+        peer_server: PeerServerUrl::parse(&format!("{base}peerjs"), None).unwrap(),
+        name: Some(name.to_string()),
+        call: CallConfig {
+            udp_addr: "127.0.0.1:0".into(),
+            ice_servers: Vec::new(),
+            name: Some(name.to_string()),
+        },
+        card: send.then(|| CardSpec {
+            palette: PALETTES[palette],
+            ..CardSpec::default()
+        }),
+        self_view: false,
+        color: ColorMode::TrueColor,
+    }
+}
+
+/// Cells on screen whose both halves are within 24 of `c` per channel.
+fn cells_near(buf: &ratatui::buffer::Buffer, c: packspaces::render::Rgb) -> usize {
+    let near = |col: Color| match col {
+        Color::Rgb(r, g, b) => r.abs_diff(c.r) < 24 && g.abs_diff(c.g) < 24 && b.abs_diff(c.b) < 24,
+        _ => false,
+    };
+    buf.content()
+        .iter()
+        .filter(|cell| cell.symbol() == "▀" && near(cell.fg) && near(cell.bg))
+        .count()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_sees_two_bots_in_their_colours() {
+    let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .await
+        .unwrap();
+    let base = server.url();
+    let red = Session::start(config(&base, "Red", 0, true)).await.unwrap();
+    let blue = Session::start(config(&base, "Blue", 2, true))
+        .await
+        .unwrap();
+    let viewer = Session::start(config(&base, "Viewer", 1, false))
+        .await
+        .unwrap();
+
+    // Both bots call the newcomer; its tiles must go live with their pictures.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = {
+            let s = viewer.shared.state();
+            s.participants
+                .iter()
+                .filter(|p| p.state == TileState::Live && p.frame.is_some())
+                .count()
+        };
+        if live == 2 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "only {live} live tiles: {:#?}",
+            viewer
+                .shared
+                .state()
+                .participants
+                .iter()
+                .map(|p| (p.label().to_string(), p.state))
+                .collect::<Vec<_>>()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let state = viewer.shared.state().clone();
+    let names: Vec<&str> = state.participants.iter().map(|p| p.label()).collect();
+    assert!(
+        names.contains(&"Red") && names.contains(&"Blue"),
+        "names from metadata: {names:?}"
+    );
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    terminal.draw(|f| view::render(f, &state)).unwrap();
+    let buf = terminal.backend().buffer();
+    let red_cells = cells_near(buf, PALETTES[0].background);
+    let blue_cells = cells_near(buf, PALETTES[2].background);
+    assert!(red_cells > 150, "Red's colour on {red_cells} cells");
+    assert!(blue_cells > 150, "Blue's colour on {blue_cells} cells");
+
+    // The bots see each other too: Red was there first, so it called Blue.
+    let blue_sees = blue
+        .shared
+        .state()
+        .participants
+        .iter()
+        .any(|p| p.label() == "Red" || p.frame.is_some());
+    assert!(blue_sees, "Blue sees Red");
+
+    // Leaving removes the tile on the other side.
+    red.leave().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while viewer
+        .shared
+        .state()
+        .participants
+        .iter()
+        .any(|p| p.label() == "Red")
+    {
+        assert!(Instant::now() < deadline, "Red's tile stayed after it left");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    blue.leave().await;
+    viewer.leave().await;
+}
