@@ -33,6 +33,67 @@ pub enum Command {
     /// Browsers open http://HOST:PORT/SPACE; terminals run the printed `packspaces join`
     /// line. Stop with Ctrl-C.
     Serve(ServeArgs),
+
+    /// Join a space: see everyone's video in the terminal, and be seen by them.
+    ///
+    /// Everyone already in the space calls you; you call everyone who joins later (the
+    /// workshop's flow). Keys: Tab/arrows select, Enter zooms, s saves a frame, ? help, q leaves.
+    Join(JoinArgs),
+
+    /// Run a headless participant that sends a test card in its own colours (for demos and
+    /// tests). Prints who comes and goes; stop with Ctrl-C.
+    Bot(BotArgs),
+}
+
+/// The workshop page's STUN server, the default for `--ice-server`.
+pub const WORKSHOP_STUN: &str = "stun:stun.l.google.com:19302";
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    /// The classroom backend; its path picks the space, e.g. http://localhost:3000/CSC342
+    /// (no path: the workshop's single space).
+    #[arg(default_value = "http://localhost:3000/")]
+    pub url: String,
+
+    /// The PeerJS server [default: the public PeerJS cloud, as the workshop page uses].
+    /// With `packspaces serve`, give its /peerjs, e.g. http://localhost:3000/peerjs.
+    #[arg(long, value_name = "URL")]
+    pub peer_server: Option<String>,
+
+    /// The PeerJS API key.
+    #[arg(long, value_name = "KEY", default_value = "peerjs")]
+    pub peer_key: String,
+
+    /// STUN/TURN server for calls, repeatable; `none` for none [default: the workshop's
+    /// stun:stun.l.google.com:19302].
+    #[arg(long = "ice-server", value_name = "URL")]
+    pub ice_servers: Vec<String>,
+
+    /// Your name, shown on your tile in the browsers.
+    #[arg(long)]
+    pub name: Option<String>,
+
+    /// Colours to use.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+
+    /// Send no video (others see an empty tile).
+    #[arg(long)]
+    pub no_video: bool,
+
+    /// Local address for the calls' UDP; 127.0.0.1 keeps calls on this machine.
+    #[arg(long, value_name = "ADDRESS", default_value = "0.0.0.0")]
+    pub udp_bind: std::net::IpAddr,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct BotArgs {
+    #[command(flatten)]
+    pub join: JoinArgs,
+
+    /// Which of the built-in colour schemes its test card uses (0-5).
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..6))]
+    pub palette: u8,
 }
 
 #[derive(Debug, Args)]

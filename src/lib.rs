@@ -3,9 +3,11 @@
 //! The binary's subcommands live in [`cli`]; everything else is a library so that tests and
 //! benchmarks drive the same code the binary runs.
 
+pub mod bot;
 pub mod call;
 pub mod cli;
 pub mod contain;
+pub mod join;
 pub mod logging;
 pub mod media;
 pub mod net;

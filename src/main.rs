@@ -3,9 +3,13 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use packspaces::cli::ServeArgs;
+use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
+use packspaces::cli::{JoinArgs, ServeArgs, WORKSHOP_STUN};
+use packspaces::peerjs::client::{CLOUD_SERVER, PeerServerUrl};
 use packspaces::server::{self, ServeOptions};
+use packspaces::session::{CardSpec, SessionConfig};
+use packspaces::space::SpaceUrl;
 use packspaces::{logging, play, terminal};
 
 fn main() -> ExitCode {
@@ -15,9 +19,14 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     terminal::install_panic_hook();
+    let log_file = cli.log_file.clone();
     let result = match cli.command {
         Command::Play(args) => play::run(&args),
         Command::Serve(args) => run_async(server::run(serve_options(args))),
+        Command::Join(args) => session_config(&args, None, true)
+            .and_then(|config| run_async(packspaces::join::run(config, log_file))),
+        Command::Bot(args) => session_config(&args.join, Some(args.palette), false)
+            .and_then(|config| run_async(packspaces::bot::run(config))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -49,4 +58,40 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
     options.page.ice_servers = args.ice_servers;
     options.static_dir = args.static_dir;
     options
+}
+
+/// Turns `join`/`bot` arguments into a session configuration, checking the URLs.
+fn session_config(
+    args: &JoinArgs,
+    palette: Option<u8>,
+    self_view: bool,
+) -> anyhow::Result<SessionConfig> {
+    let space = SpaceUrl::parse(&args.url)?;
+    let peer_server = PeerServerUrl::parse(
+        args.peer_server.as_deref().unwrap_or(CLOUD_SERVER),
+        Some(&args.peer_key),
+    )?;
+    let ice_servers = match args.ice_servers.as_slice() {
+        [] => vec![WORKSHOP_STUN.to_string()],
+        [none] if none == "none" => Vec::new(),
+        list => list.to_vec(),
+    };
+    let card = (!args.no_video).then(|| CardSpec {
+        palette: packspaces::media::testcard::PALETTES
+            [usize::from(palette.unwrap_or(2)) % packspaces::media::testcard::PALETTES.len()],
+        ..CardSpec::default()
+    });
+    Ok(SessionConfig {
+        space,
+        peer_server,
+        name: args.name.clone(),
+        call: CallConfig {
+            udp_addr: std::net::SocketAddr::new(args.udp_bind, 0).to_string(),
+            ice_servers,
+            name: args.name.clone(),
+        },
+        card,
+        self_view,
+        color: args.color.resolve(),
+    })
 }

@@ -89,7 +89,8 @@ impl H264Encoder {
             .usage_type(UsageType::CameraVideoRealTime)
             .profile(Profile::Baseline)
             .intra_frame_period(IntraFramePeriod::from_num_frames((fps * 2.0) as u32))
-            .skip_frames(false);
+            // Bitrate control needs frame skipping (OpenH264 warns on stderr otherwise).
+            .skip_frames(true);
         let inner = Encoder::with_api_config(OpenH264API::from_source(), config)
             .map_err(|e| err(e.to_string()))?;
         Ok(Self {

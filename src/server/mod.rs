@@ -224,7 +224,8 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn wait_for_stop_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn wait_for_stop_signal() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};

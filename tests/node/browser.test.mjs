@@ -4,17 +4,8 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { startServer, requireTool, waitFor, sleep } from "./lib.mjs";
+import { startServer, requireTool, waitFor, sleep, CHROMIUM_ARGS } from "./lib.mjs";
 
-export const CHROMIUM_ARGS = [
-  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-  "--disable-background-networking", "--disable-component-update", "--disable-sync",
-  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
-  "--allow-loopback-in-peer-connection",
-  // Real host candidates instead of mDNS names: there is no mDNS responder offline.
-  "--disable-features=WebRtcHideLocalIpsWithMdns",
-  "--autoplay-policy=no-user-gesture-required",
-];
 
 /** What a page shows: its remote tiles, and for each whether its video plays. */
 async function remoteVideos(page) {

@@ -8,6 +8,17 @@ import path from "node:path";
 export const here = path.dirname(fileURLToPath(import.meta.url));
 export const nodeModules = path.join(here, "node_modules");
 
+/** Flags for headless Chromium as root, with fake media and loopback calls. */
+export const CHROMIUM_ARGS = [
+  "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+  "--disable-background-networking", "--disable-component-update", "--disable-sync",
+  "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+  "--allow-loopback-in-peer-connection",
+  // Real host candidates instead of mDNS names: there is no mDNS responder offline.
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 /** Polls `check` until it returns a truthy value or `ms` pass; returns the value or throws. */

@@ -1,0 +1,168 @@
+//! `packspaces join`: the session behind a full-screen terminal UI. Keys become actions on
+//! the state; the screen is redrawn at most 30 times a second, and only when something
+//! changed, however many videos arrive.
+
+use std::io::{self, Stdout};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use crossterm::event::{self, Event};
+use ratatui::Terminal;
+use ratatui::backend::CrosstermBackend;
+use tokio::sync::mpsc;
+
+use crate::render::I420Frame;
+use crate::session::{Session, SessionConfig};
+use crate::terminal::TerminalGuard;
+use crate::ui::{Action, Effect, action_for_key, view};
+
+/// Redraws at most this often.
+const FRAME_INTERVAL: Duration = Duration::from_millis(33);
+
+/// Joins and runs the UI until the user quits. Stray stderr output goes to `log_sink`
+/// (the log file) or nowhere.
+pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
+    let space = config.space.label();
+    let session = Session::start(config)
+        .await
+        .with_context(|| format!("cannot join {space}"))?;
+    let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
+    // C libraries (OpenH264, later ALSA) print to stderr; keep that off the UI's screen.
+    let quiet = log_sink
+        .as_ref()
+        .and_then(|path| {
+            std::fs::OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(path)
+                .ok()
+        })
+        .or_else(|| {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open("/dev/null")
+                .ok()
+        })
+        .and_then(|file| gag::Redirect::stderr(file).ok());
+    let result = ui_loop(&session).await;
+    drop(quiet);
+    drop(guard);
+    session.leave().await;
+    result
+}
+
+async fn ui_loop(session: &Session) -> anyhow::Result<()> {
+    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
+    let (keys_tx, mut keys) = mpsc::channel(64);
+    // Terminal input blocks, so it has its own thread; it ends when the channel closes.
+    std::thread::Builder::new()
+        .name("packspaces-input".into())
+        .spawn(move || {
+            while !keys_tx.is_closed() {
+                match event::poll(Duration::from_millis(100)) {
+                    Ok(true) => match event::read() {
+                        Ok(e) => {
+                            if keys_tx.blocking_send(e).is_err() {
+                                return;
+                            }
+                        }
+                        Err(_) => return,
+                    },
+                    Ok(false) => {}
+                    Err(_) => return,
+                }
+            }
+        })?;
+    let mut ticks = tokio::time::interval(FRAME_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let mut dirty = true;
+    loop {
+        tokio::select! {
+            _ = ticks.tick() => {
+                if dirty {
+                    draw(&mut terminal, session)?;
+                    dirty = false;
+                }
+            }
+            _ = session.shared.changed.notified() => dirty = true,
+            input = keys.recv() => {
+                let Some(input) = input else { return Ok(()) };
+                dirty = true;
+                let Event::Key(key) = input else { continue };
+                let Some(action) = action_for_key(key) else { continue };
+                let effect = session.shared.state().apply(action);
+                match effect {
+                    Some(Effect::Quit) => return Ok(()),
+                    Some(Effect::SaveFrame(peer)) => {
+                        let saved = save_frame(session, &peer);
+                        let mut state = session.shared.state();
+                        match saved {
+                            Ok(path) => state.notify(&format!("saved {}", path.display())),
+                            Err(e) => state.notify(&format!("could not save: {e:#}")),
+                        }
+                    }
+                    None => {}
+                }
+                if action == Action::Quit {
+                    return Ok(());
+                }
+            }
+        }
+    }
+}
+
+fn draw(terminal: &mut Terminal<CrosstermBackend<Stdout>>, session: &Session) -> io::Result<()> {
+    let state = session.shared.state().clone();
+    terminal.draw(|f| view::render(f, &state))?;
+    Ok(())
+}
+
+/// Saves a participant's current frame, at full decoded resolution, as a PNG in the
+/// current directory.
+fn save_frame(session: &Session, peer: &str) -> anyhow::Result<PathBuf> {
+    let (frame, label) = {
+        let state = session.shared.state();
+        let p = state
+            .participants
+            .iter()
+            .find(|p| p.peer_id == peer)
+            .context("they left")?;
+        (
+            p.frame.clone().context("no frame yet")?,
+            p.label().to_string(),
+        )
+    };
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let safe: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .take(32)
+        .collect();
+    let path = PathBuf::from(format!("packspaces-{safe}-{stamp}.png"));
+    write_png(&frame, &path)?;
+    Ok(path)
+}
+
+/// Writes a frame as an RGB PNG.
+pub fn write_png(frame: &I420Frame, path: &std::path::Path) -> anyhow::Result<()> {
+    let (w, h) = (frame.width(), frame.height());
+    let mut rgb = Vec::with_capacity(w as usize * h as usize * 3);
+    for y in 0..h {
+        for x in 0..w {
+            let p = frame.pixel(x, y);
+            rgb.extend_from_slice(&[p.r, p.g, p.b]);
+        }
+    }
+    image::save_buffer(path, &rgb, w, h, image::ExtendedColorType::Rgb8)
+        .with_context(|| format!("cannot write {}", path.display()))
+}

@@ -1,0 +1,327 @@
+//! Headless Chromium (peerjs 1.3.1 and 1.5.5 pages) and our session in one space on
+//! `packspaces serve`, in both call directions: the terminal's tile must show the browser's
+//! camera (a file of known colours) with its quadrants in the right places, and the page
+//! must receive our test card. Skips without node/Chromium, except under CI=true.
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{IpAddr, Ipv4Addr};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use common::{BLUE, GREEN, RED, WHITE, quadrants};
+use packspaces::call::CallConfig;
+use packspaces::media::testcard::PALETTES;
+use packspaces::peerjs::client::PeerServerUrl;
+use packspaces::render::{ColorMode, Rgb};
+use packspaces::server::{ServeOptions, start};
+use packspaces::session::{CardSpec, Session, SessionConfig};
+use packspaces::space::SpaceUrl;
+use packspaces::ui::{TileState, view};
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::buffer::Buffer;
+use ratatui::style::Color;
+use serde_json::Value;
+
+fn node_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// None when the tools are missing (skip), a panic under CI.
+fn tools_ready() -> bool {
+    let ready = node_dir().join("node_modules/playwright-core").is_dir()
+        && Path::new("/usr/bin/chromium").exists()
+        && Command::new("node")
+            .arg("--version")
+            .output()
+            .is_ok_and(|o| o.status.success());
+    if !ready {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "node, tests/node/node_modules and /usr/bin/chromium are required under CI"
+        );
+        eprintln!("skipping: node, tests/node/node_modules or /usr/bin/chromium missing");
+    }
+    ready
+}
+
+/// A y4m camera file of four coloured quadrants (Chromium loops it).
+fn camera_file(dir: &Path) -> PathBuf {
+    let frame = quadrants(640, 480);
+    let mut data = b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n".to_vec();
+    for _ in 0..30 {
+        data.extend_from_slice(b"FRAME\n");
+        data.extend_from_slice(frame.y());
+        data.extend_from_slice(frame.u());
+        data.extend_from_slice(frame.v());
+    }
+    let path = dir.join("camera.y4m");
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+/// The Chromium page, and its JSON lines.
+struct Page {
+    child: Child,
+    lines: mpsc::Receiver<Value>,
+}
+
+impl Page {
+    fn open(url: &str, camera: &Path) -> Page {
+        let mut child = Command::new("node")
+            .arg("browser-peer.mjs")
+            .arg(url)
+            .arg(camera)
+            .current_dir(node_dir())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (tx, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Ok(v) = serde_json::from_str::<Value>(&line) {
+                    let _ = tx.send(v);
+                }
+            }
+        });
+        Page { child, lines }
+    }
+
+    /// Waits for a line matching `pred`.
+    fn wait(&self, what: &str, within: Duration, mut pred: impl FnMut(&Value) -> bool) -> Value {
+        let deadline = Instant::now() + within;
+        let mut last = Value::Null;
+        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+            match self.lines.recv_timeout(left) {
+                Ok(v) => {
+                    assert_ne!(v["event"], "pageerror", "page error: {v}");
+                    if pred(&v) {
+                        return v;
+                    }
+                    last = v;
+                }
+                Err(_) => break,
+            }
+        }
+        panic!("page: no {what} within {within:?}; last line {last}");
+    }
+}
+
+impl Drop for Page {
+    fn drop(&mut self) {
+        if let Some(mut stdin) = self.child.stdin.take() {
+            let _ = stdin.flush();
+        }
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn session_config(base: &str) -> SessionConfig {
+    SessionConfig {
+        space: SpaceUrl::parse(&format!("{base}CSC342")).unwrap(),
+        peer_server: PeerServerUrl::parse(&format!("{base}peerjs"), None).unwrap(),
+        name: Some("Terminal".into()),
+        call: CallConfig {
+            udp_addr: "127.0.0.1:0".into(),
+            ice_servers: Vec::new(),
+            name: Some("Terminal".into()),
+        },
+        card: Some(CardSpec::default()),
+        self_view: false,
+        color: ColorMode::TrueColor,
+    }
+}
+
+fn near(col: Color, c: Rgb, tolerance: u8) -> bool {
+    match col {
+        Color::Rgb(r, g, b) => {
+            r.abs_diff(c.r) <= tolerance
+                && g.abs_diff(c.g) <= tolerance
+                && b.abs_diff(c.b) <= tolerance
+        }
+        _ => false,
+    }
+}
+
+/// Mean (x, y) of the cells showing `c` in both halves, and how many there are.
+fn centroid(buf: &Buffer, c: Rgb) -> (f64, f64, usize) {
+    let (mut sx, mut sy, mut n) = (0.0, 0.0, 0usize);
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let cell = &buf[(x, y)];
+            if cell.symbol() == "▀" && near(cell.fg, c, 40) && near(cell.bg, c, 40) {
+                sx += f64::from(x);
+                sy += f64::from(y);
+                n += 1;
+            }
+        }
+    }
+    (sx / n.max(1) as f64, sy / n.max(1) as f64, n)
+}
+
+/// Waits until the session shows the browser live, then checks its tile's quadrants.
+async fn assert_terminal_sees_quadrants(session: &Session) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let live = session
+            .shared
+            .state()
+            .participants
+            .iter()
+            .any(|p| p.state == TileState::Live && p.frame.is_some());
+        if live {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the browser never went live in the terminal"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Let the browser's encoder settle past its first low-quality frames.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let state = session.shared.state().clone();
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    terminal.draw(|f| view::render(f, &state)).unwrap();
+    let buf = terminal.backend().buffer();
+    let [r, g, b, w] = [RED, GREEN, BLUE, WHITE].map(|c| centroid(buf, c));
+    for (name, (_, _, n)) in [("red", r), ("green", g), ("blue", b), ("white", w)] {
+        assert!(n > 20, "{name} quadrant on only {n} cells");
+    }
+    assert!(
+        r.0 < g.0 && b.0 < w.0,
+        "left quadrants are left: {r:?} {g:?} {b:?} {w:?}"
+    );
+    assert!(
+        r.1 < b.1 && g.1 < w.1,
+        "top quadrants are on top: {r:?} {g:?} {b:?} {w:?}"
+    );
+}
+
+/// Waits until the page shows our test card's background colour.
+fn assert_page_sees_test_card(page: &Page) {
+    let bg = PALETTES[2].background;
+    page.wait("our test card", Duration::from_secs(30), |v| {
+        v["event"] == "remotes"
+            && v["remotes"].as_array().is_some_and(|list| {
+                list.iter().any(|r| {
+                    let rgb: Vec<u8> = r["rgb"]
+                        .as_array()
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|x| x.as_u64())
+                                .map(|x| x as u8)
+                                .collect()
+                        })
+                        .unwrap_or_default();
+                    r["label"]
+                        .as_str()
+                        .is_some_and(|l| l.contains("Terminal") || !l.is_empty())
+                        && rgb.len() == 3
+                        && rgb[0].abs_diff(bg.r) < 30
+                        && rgb[1].abs_diff(bg.g) < 30
+                        && rgb[2].abs_diff(bg.b) < 30
+                })
+            })
+    });
+}
+
+/// One browser at a time: the machine has two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+async fn scenario(peerjs: &str, browser_first: bool) {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    // PACKSPACES_LOG=debug shows what the session does, on stderr.
+    if let Ok(filter) = std::env::var("PACKSPACES_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_test_writer()
+            .try_init();
+    }
+    let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    options.static_dir = Some(node_dir().join("node_modules"));
+    options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
+    options.page.socketio_script = "/static/socket.io-client/dist/socket.io.min.js".into();
+    let server = start(options).await.unwrap();
+    let base = server.url();
+    let dir = tempfile::tempdir().unwrap();
+    let camera = camera_file(dir.path());
+    let url = format!("{base}CSC342?name=Browser");
+    let (page, session) = if browser_first {
+        let page = Page::open(&url, &camera);
+        page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
+        let session = Session::start(session_config(&base)).await.unwrap();
+        (page, session)
+    } else {
+        let session = Session::start(session_config(&base)).await.unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let page = Page::open(&url, &camera);
+        (page, session)
+    };
+    assert_terminal_sees_quadrants(&session).await;
+    let page_sees = tokio::task::spawn_blocking(move || {
+        assert_page_sees_test_card(&page);
+        page
+    });
+    let page = page_sees.await.unwrap();
+    if browser_first {
+        let name = session
+            .shared
+            .state()
+            .participants
+            .iter()
+            .find_map(|p| p.name.clone());
+        assert_eq!(
+            name.as_deref(),
+            Some("Browser"),
+            "the caller's name arrives in the metadata"
+        );
+    }
+    drop(page);
+    session.leave().await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_calls_the_terminal_peerjs_1_3_1() {
+    if tools_ready() {
+        scenario("peerjs-1.3.1", true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_calls_chromium_peerjs_1_3_1() {
+    if tools_ready() {
+        scenario("peerjs-1.3.1", false).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_calls_the_terminal_peerjs_1_5() {
+    if tools_ready() {
+        scenario("peerjs", true).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_terminal_calls_chromium_peerjs_1_5() {
+    if tools_ready() {
+        scenario("peerjs", false).await;
+    }
+}
