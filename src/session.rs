@@ -255,9 +255,18 @@ impl Runner {
                 peer,
                 connection_id,
                 sdp,
+                metadata,
             } => match self.calls.get(&peer) {
                 Some(call) if call.connection_id == connection_id => {
-                    call.remote_answer(sdp.sdp).await
+                    call.remote_answer(sdp.sdp).await;
+                    // Other packspaces clients name themselves in their answers.
+                    if let Some(name) = call::name_from_metadata(metadata.as_ref()) {
+                        self.update(|s| {
+                            if let Some(p) = s.participant_mut(&peer) {
+                                p.set_name(&name);
+                            }
+                        });
+                    }
                 }
                 _ => tracing::info!("answer from {peer} for an unknown call ignored"),
             },

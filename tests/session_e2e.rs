@@ -102,14 +102,24 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
     assert!(red_cells > 150, "Red's colour on {red_cells} cells");
     assert!(blue_cells > 150, "Blue's colour on {blue_cells} cells");
 
-    // The bots see each other too: Red was there first, so it called Blue.
-    let blue_sees = blue
-        .shared
-        .state()
-        .participants
-        .iter()
-        .any(|p| p.label() == "Red" || p.frame.is_some());
-    assert!(blue_sees, "Blue sees Red");
+    // The bots see each other by name too: Red was there first and called Blue (its name
+    // in the offer's metadata), Blue answered (its name in our answer's metadata).
+    for (who, other) in [(&red, "Blue"), (&blue, "Red")] {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !who
+            .shared
+            .state()
+            .participants
+            .iter()
+            .any(|p| p.label() == other && p.state == TileState::Live)
+        {
+            assert!(
+                Instant::now() < deadline,
+                "{other} never went live for the other bot"
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
 
     // Leaving removes the tile on the other side.
     red.leave().await;

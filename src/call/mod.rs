@@ -27,6 +27,7 @@ use webrtc::peer_connection::{
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
     RTCSessionDescription, Registry, register_default_interceptors,
 };
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
 use codecs::{VideoCodec, choose_for_offer, first_mid, media_engine};
@@ -332,6 +333,23 @@ async fn negotiate_and_run(
         }
         None => None,
     };
+    if is_offer {
+        // An offer must ask for what we want to receive: their video (also when we send
+        // none) and their audio.
+        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
+            if kind == RtpCodecKind::Video && sending.is_some() {
+                continue;
+            }
+            let init = RTCRtpTransceiverInit {
+                direction: RTCRtpTransceiverDirection::Recvonly,
+                streams: Vec::new(),
+                send_encodings: Vec::new(),
+            };
+            pc.add_transceiver_from_kind(kind, Some(init))
+                .await
+                .map_err(|e| fail("cannot ask for their media", &e))?;
+        }
+    }
     let local = if is_offer {
         pc.create_offer(None)
             .await
@@ -353,22 +371,24 @@ async fn negotiate_and_run(
         kind: if is_offer { "offer" } else { "answer" }.to_string(),
         sdp: local.sdp,
     };
+    let metadata = ctx
+        .config
+        .name
+        .as_ref()
+        .map(|n| serde_json::json!({ "name": n }));
     let command = if is_offer {
         SignalCommand::Offer {
             peer: peer.to_string(),
             connection_id: connection_id.to_string(),
             sdp,
-            metadata: ctx
-                .config
-                .name
-                .as_ref()
-                .map(|n| serde_json::json!({ "name": n })),
+            metadata,
         }
     } else {
         SignalCommand::Answer {
             peer: peer.to_string(),
             connection_id: connection_id.to_string(),
             sdp,
+            metadata,
         }
     };
     // Candidates gathered meanwhile wait in `pc_events`: they follow the SDP.

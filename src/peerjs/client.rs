@@ -105,10 +105,12 @@ pub enum SignalEvent {
         sdp: SessionDescription,
         metadata: Option<Value>,
     },
+    /// `metadata` is our extension: PeerJS answers carry none, ours carry `{name}`.
     Answer {
         peer: String,
         connection_id: String,
         sdp: SessionDescription,
+        metadata: Option<Value>,
     },
     Candidate {
         peer: String,
@@ -134,10 +136,12 @@ pub enum SignalCommand {
         sdp: SessionDescription,
         metadata: Option<Value>,
     },
+    /// `metadata` (e.g. our name) rides along; PeerJS clients ignore it.
     Answer {
         peer: String,
         connection_id: String,
         sdp: SessionDescription,
+        metadata: Option<Value>,
     },
     Candidate {
         peer: String,
@@ -172,14 +176,17 @@ impl SignalCommand {
                 peer,
                 connection_id,
                 sdp,
-            } => (
-                "ANSWER",
-                peer,
-                Some(serde_json::json!({
+                metadata,
+            } => {
+                let mut p = serde_json::json!({
                     "sdp": sdp, "type": "media", "connectionId": connection_id,
                     "browser": concat!("packspaces/", env!("CARGO_PKG_VERSION")),
-                })),
-            ),
+                });
+                if let Some(m) = metadata {
+                    p["metadata"] = m.clone();
+                }
+                ("ANSWER", peer, Some(p))
+            }
             SignalCommand::Candidate {
                 peer,
                 connection_id,
@@ -297,6 +304,7 @@ pub fn parse_server_message(text: &str) -> Result<Option<SignalEvent>, BadMessag
                             peer,
                             connection_id,
                             sdp,
+                            metadata: payload.get("metadata").cloned().filter(|m| !m.is_null()),
                         }
                     }
                 }
@@ -624,8 +632,10 @@ mod tests {
                 kind: "answer".into(),
                 sdp: "v=0".into(),
             },
+            metadata: Some(json!({"name": "Ada"})),
         };
         let v: Value = serde_json::from_str(&answer.to_json()).unwrap();
+        assert_eq!(v["payload"]["metadata"]["name"], "Ada");
         assert_eq!(v["type"], "ANSWER");
         assert_eq!(v["dst"], "abc");
         assert_eq!(v["payload"]["connectionId"], "mc_1");
