@@ -84,6 +84,30 @@ pub struct JoinArgs {
     /// Local address for the calls' UDP; 127.0.0.1 keeps calls on this machine.
     #[arg(long, value_name = "ADDRESS", default_value = "0.0.0.0")]
     pub udp_bind: std::net::IpAddr,
+
+    /// Video codec to use: auto takes H.264 when the other side has it (much cheaper to
+    /// decode), else VP8.
+    #[arg(long, value_enum, default_value_t = CodecChoice::Auto)]
+    pub codec: CodecChoice,
+}
+
+/// `--codec` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CodecChoice {
+    Auto,
+    H264,
+    Vp8,
+}
+
+impl CodecChoice {
+    pub fn preference(self) -> Vec<crate::call::VideoCodec> {
+        use crate::call::VideoCodec;
+        match self {
+            CodecChoice::Auto => crate::call::codecs::DEFAULT_PREFERENCE.to_vec(),
+            CodecChoice::H264 => vec![VideoCodec::H264],
+            CodecChoice::Vp8 => vec![VideoCodec::Vp8],
+        }
+    }
 }
 
 #[derive(Debug, Clone, Args)]

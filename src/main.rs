@@ -89,6 +89,7 @@ fn session_config(
             udp_addr: std::net::SocketAddr::new(args.udp_bind, 0).to_string(),
             ice_servers,
             name: args.name.clone(),
+            video_codecs: args.codec.preference(),
         },
         card,
         self_view,

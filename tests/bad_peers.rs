@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use packspaces::call::CallConfig;
+use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
 use packspaces::peerjs::client::{
     IceCandidate, PeerClient, PeerServerUrl, SessionDescription, SignalCommand,
@@ -28,6 +29,7 @@ fn config(base: &str, name: &str, send: bool) -> SessionConfig {
             udp_addr: "127.0.0.1:0".into(),
             ice_servers: Vec::new(),
             name: Some(name.into()),
+            video_codecs: DEFAULT_PREFERENCE.to_vec(),
         },
         card: send.then(|| CardSpec {
             palette: PALETTES[4],

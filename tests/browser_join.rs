@@ -1,7 +1,8 @@
-//! Headless Chromium (peerjs 1.3.1 and 1.5.5 pages) and our session in one space on
-//! `packspaces serve`, in both call directions: the terminal's tile must show the browser's
-//! camera (a file of known colours) with its quadrants in the right places, and the page
-//! must receive our test card. Skips without node/Chromium, except under CI=true.
+//! Headless browsers and our session in one space on `packspaces serve`, in both call
+//! directions. Chromium (peerjs 1.3.1 and 1.5.5, H.264): the terminal's tile must show the
+//! camera file's four quadrants in their places. Firefox ESR (no H.264, so VP8 both ways):
+//! the tile must show its fake camera's saturated colour. In every case the page must
+//! receive our test card. Skips without node/the browser, except under CI=true.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 mod common;
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use common::{BLUE, GREEN, RED, WHITE, quadrants};
 use packspaces::call::CallConfig;
+use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
 use packspaces::peerjs::client::PeerServerUrl;
 use packspaces::render::{ColorMode, Rgb};
@@ -32,10 +34,34 @@ fn node_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
-/// None when the tools are missing (skip), a panic under CI.
-fn tools_ready() -> bool {
-    let ready = node_dir().join("node_modules/playwright-core").is_dir()
-        && Path::new("/usr/bin/chromium").exists()
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    fn executable(self) -> &'static str {
+        match self {
+            Browser::Chromium => "/usr/bin/chromium",
+            Browser::Firefox => "/usr/bin/firefox-esr",
+        }
+    }
+
+    /// The node script that drives it, and the npm package that script needs.
+    fn driver(self) -> (&'static str, &'static str) {
+        match self {
+            Browser::Chromium => ("browser-peer.mjs", "playwright-core"),
+            Browser::Firefox => ("firefox-peer.mjs", "puppeteer-core"),
+        }
+    }
+}
+
+/// False when the tools are missing (skip), a panic under CI.
+fn tools_ready(browser: Browser) -> bool {
+    let (_, package) = browser.driver();
+    let ready = node_dir().join("node_modules").join(package).is_dir()
+        && Path::new(browser.executable()).exists()
         && Command::new("node")
             .arg("--version")
             .output()
@@ -43,9 +69,13 @@ fn tools_ready() -> bool {
     if !ready {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
-            "node, tests/node/node_modules and /usr/bin/chromium are required under CI"
+            "node, tests/node/node_modules and {} are required under CI",
+            browser.executable()
         );
-        eprintln!("skipping: node, tests/node/node_modules or /usr/bin/chromium missing");
+        eprintln!(
+            "skipping: node, tests/node/node_modules or {} missing",
+            browser.executable()
+        );
     }
     ready
 }
@@ -72,9 +102,9 @@ struct Page {
 }
 
 impl Page {
-    fn open(url: &str, camera: &Path) -> Page {
+    fn open(browser: Browser, url: &str, camera: &Path) -> Page {
         let mut child = Command::new("node")
-            .arg("browser-peer.mjs")
+            .arg(browser.driver().0)
             .arg(url)
             .arg(camera)
             .current_dir(node_dir())
@@ -141,6 +171,7 @@ fn session_config(base: &str) -> SessionConfig {
             udp_addr: "127.0.0.1:0".into(),
             ice_servers: Vec::new(),
             name: Some("Terminal".into()),
+            video_codecs: DEFAULT_PREFERENCE.to_vec(),
         },
         card: Some(CardSpec::default()),
         self_view: false,
@@ -175,8 +206,8 @@ fn centroid(buf: &Buffer, c: Rgb) -> (f64, f64, usize) {
     (sx / n.max(1) as f64, sy / n.max(1) as f64, n)
 }
 
-/// Waits until the session shows the browser live, then checks its tile's quadrants.
-async fn assert_terminal_sees_quadrants(session: &Session) {
+/// Waits until the session shows the browser live; returns the screen a terminal shows.
+async fn live_screen(session: &Session) -> (Buffer, packspaces::ui::State) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let live = session
@@ -199,7 +230,13 @@ async fn assert_terminal_sees_quadrants(session: &Session) {
     let state = session.shared.state().clone();
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     terminal.draw(|f| view::render(f, &state)).unwrap();
-    let buf = terminal.backend().buffer();
+    (terminal.backend().buffer().clone(), state)
+}
+
+/// The Chromium camera file's quadrants, in their places on the terminal.
+async fn assert_terminal_sees_quadrants(session: &Session) {
+    let (buf, _) = live_screen(session).await;
+    let buf = &buf;
     let [r, g, b, w] = [RED, GREEN, BLUE, WHITE].map(|c| centroid(buf, c));
     for (name, (_, _, n)) in [("red", r), ("green", g), ("blue", b), ("white", w)] {
         assert!(n > 20, "{name} quadrant on only {n} cells");
@@ -212,6 +249,25 @@ async fn assert_terminal_sees_quadrants(session: &Session) {
         r.1 < b.1 && g.1 < w.1,
         "top quadrants are on top: {r:?} {g:?} {b:?} {w:?}"
     );
+}
+
+/// Firefox's fake camera is one saturated colour that fades round the hue circle: the
+/// centre of the decoded frame must be saturated, and the terminal must show that colour.
+async fn assert_terminal_sees_saturated_colour(session: &Session) {
+    let (buf, state) = live_screen(session).await;
+    let frame = state
+        .participants
+        .iter()
+        .find_map(|p| p.frame.clone())
+        .unwrap();
+    let c = frame.pixel(frame.width() / 2, frame.height() / 2);
+    let (hi, lo) = (c.r.max(c.g).max(c.b), c.r.min(c.g).min(c.b));
+    assert!(
+        hi - lo > 120,
+        "the fake camera's colour arrived washed out: {c:?}"
+    );
+    let (_, _, n) = centroid(&buf, c);
+    assert!(n > 100, "the terminal shows {c:?} on only {n} cells");
 }
 
 /// Waits until the page shows our test card's background colour.
@@ -245,7 +301,7 @@ fn assert_page_sees_test_card(page: &Page) {
 /// One browser at a time: the machine has two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn scenario(peerjs: &str, browser_first: bool) {
+async fn scenario(browser: Browser, peerjs: &str, browser_first: bool) {
     let _turn = ONE_AT_A_TIME.lock().await;
     // PACKSPACES_LOG=debug shows what the session does, on stderr.
     if let Ok(filter) = std::env::var("PACKSPACES_LOG") {
@@ -264,17 +320,20 @@ async fn scenario(peerjs: &str, browser_first: bool) {
     let camera = camera_file(dir.path());
     let url = format!("{base}CSC342?name=Browser");
     let (page, session) = if browser_first {
-        let page = Page::open(&url, &camera);
+        let page = Page::open(browser, &url, &camera);
         page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
         let session = Session::start(session_config(&base)).await.unwrap();
         (page, session)
     } else {
         let session = Session::start(session_config(&base)).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let page = Page::open(&url, &camera);
+        let page = Page::open(browser, &url, &camera);
         (page, session)
     };
-    assert_terminal_sees_quadrants(&session).await;
+    match browser {
+        Browser::Chromium => assert_terminal_sees_quadrants(&session).await,
+        Browser::Firefox => assert_terminal_sees_saturated_colour(&session).await,
+    }
     let page_sees = tokio::task::spawn_blocking(move || {
         assert_page_sees_test_card(&page);
         page
@@ -298,30 +357,22 @@ async fn scenario(peerjs: &str, browser_first: bool) {
     server.stop().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_calls_the_terminal_peerjs_1_3_1() {
-    if tools_ready() {
-        scenario("peerjs-1.3.1", true).await;
-    }
+macro_rules! scenarios {
+    ($($name:ident: $browser:expr, $peerjs:expr, $browser_first:expr;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            if tools_ready($browser) {
+                scenario($browser, $peerjs, $browser_first).await;
+            }
+        }
+    )*};
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_terminal_calls_chromium_peerjs_1_3_1() {
-    if tools_ready() {
-        scenario("peerjs-1.3.1", false).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn chromium_calls_the_terminal_peerjs_1_5() {
-    if tools_ready() {
-        scenario("peerjs", true).await;
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_terminal_calls_chromium_peerjs_1_5() {
-    if tools_ready() {
-        scenario("peerjs", false).await;
-    }
+scenarios! {
+    chromium_calls_the_terminal_peerjs_1_3_1: Browser::Chromium, "peerjs-1.3.1", true;
+    the_terminal_calls_chromium_peerjs_1_3_1: Browser::Chromium, "peerjs-1.3.1", false;
+    chromium_calls_the_terminal_peerjs_1_5: Browser::Chromium, "peerjs", true;
+    the_terminal_calls_chromium_peerjs_1_5: Browser::Chromium, "peerjs", false;
+    firefox_calls_the_terminal_peerjs_1_3_1: Browser::Firefox, "peerjs-1.3.1", true;
+    the_terminal_calls_firefox_peerjs_1_5: Browser::Firefox, "peerjs", false;
 }

@@ -6,6 +6,8 @@ use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
 use packspaces::call::CallConfig;
+use packspaces::call::VideoCodec;
+use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
 use packspaces::peerjs::client::PeerServerUrl;
 use packspaces::render::ColorMode;
@@ -18,6 +20,16 @@ use ratatui::backend::TestBackend;
 use ratatui::style::Color;
 
 fn config(base: &str, name: &str, palette: usize, send: bool) -> SessionConfig {
+    config_with(base, name, palette, send, &DEFAULT_PREFERENCE)
+}
+
+fn config_with(
+    base: &str,
+    name: &str,
+    palette: usize,
+    send: bool,
+    codecs: &[VideoCodec],
+) -> SessionConfig {
     SessionConfig {
         space: SpaceUrl::parse(&format!("{base}CSC342")).unwrap(),
         peer_server: PeerServerUrl::parse(&format!("{base}peerjs"), None).unwrap(),
@@ -26,6 +38,7 @@ fn config(base: &str, name: &str, palette: usize, send: bool) -> SessionConfig {
             udp_addr: "127.0.0.1:0".into(),
             ice_servers: Vec::new(),
             name: Some(name.to_string()),
+            video_codecs: codecs.to_vec(),
         },
         card: send.then(|| CardSpec {
             palette: PALETTES[palette],
@@ -135,5 +148,43 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     blue.leave().await;
+    viewer.leave().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_terminal_that_takes_only_vp8_sees_a_bot_over_vp8() {
+    // The bot offers H.264 and VP8; the viewer answers VP8 only, so the bot's intra-only VP8
+    // sender and our pure-Rust VP8 decoder carry the picture.
+    let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .await
+        .unwrap();
+    let base = server.url();
+    let bot = Session::start(config(&base, "Green", 1, true))
+        .await
+        .unwrap();
+    let viewer = Session::start(config_with(&base, "Viewer", 0, false, &[VideoCodec::Vp8]))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let frame = loop {
+        let frame = viewer
+            .shared
+            .state()
+            .participants
+            .iter()
+            .find_map(|p| p.frame.clone());
+        if let Some(f) = frame {
+            break f;
+        }
+        assert!(Instant::now() < deadline, "no VP8 picture arrived");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let bg = PALETTES[1].background;
+    let p = frame.pixel(frame.width() / 20, frame.height() * 3 / 10);
+    assert!(
+        p.r.abs_diff(bg.r) < 24 && p.g.abs_diff(bg.g) < 24 && p.b.abs_diff(bg.b) < 24,
+        "{p:?} vs {bg:?}"
+    );
+    bot.leave().await;
     viewer.leave().await;
 }

@@ -62,6 +62,18 @@ impl VideoCodec {
     }
 }
 
+/// The parameters under which `media_engine` registers `video` (payload types 102, 104, …).
+pub fn registered_parameters(video: &[VideoCodec]) -> Vec<RTCRtpCodecParameters> {
+    video
+        .iter()
+        .enumerate()
+        .map(|(i, codec)| RTCRtpCodecParameters {
+            rtp_codec: codec.rtp_codec(),
+            payload_type: 102 + 2 * i as u8,
+        })
+        .collect()
+}
+
 /// A media engine with Opus and the given video codecs, in preference order.
 pub fn media_engine(video: &[VideoCodec]) -> Result<MediaEngine, String> {
     let mut engine = MediaEngine::default();
@@ -81,28 +93,29 @@ pub fn media_engine(video: &[VideoCodec]) -> Result<MediaEngine, String> {
             RtpCodecKind::Audio,
         )
         .map_err(|e| e.to_string())?;
-    for (i, codec) in video.iter().enumerate() {
+    for parameters in registered_parameters(video) {
         engine
-            .register_codec(
-                RTCRtpCodecParameters {
-                    rtp_codec: codec.rtp_codec(),
-                    payload_type: 102 + 2 * i as u8,
-                },
-                RtpCodecKind::Video,
-            )
+            .register_codec(parameters, RtpCodecKind::Video)
             .map_err(|e| e.to_string())?;
     }
     Ok(engine)
 }
 
-/// The one video codec to accept in an answer to `offer`.
-pub fn choose_for_offer(offer: &str) -> VideoCodec {
-    if offer_has_baseline_h264(offer) {
-        VideoCodec::H264
-    } else {
-        VideoCodec::Vp8
-    }
+/// The one video codec to accept in an answer to `offer`: the first of `preferred` that
+/// the offer has, if any.
+pub fn choose_for_offer(offer: &str, preferred: &[VideoCodec]) -> Option<VideoCodec> {
+    let has_vp8 = offer
+        .lines()
+        .filter_map(|l| l.strip_prefix("a=rtpmap:"))
+        .any(|rest| rest.to_ascii_lowercase().contains(" vp8/90000"));
+    preferred.iter().copied().find(|codec| match codec {
+        VideoCodec::H264 => offer_has_baseline_h264(offer),
+        VideoCodec::Vp8 => has_vp8,
+    })
 }
+
+/// Our default preference: H.264 (cheap to decode), then VP8 (every browser has it).
+pub const DEFAULT_PREFERENCE: [VideoCodec; 2] = [VideoCodec::H264, VideoCodec::Vp8];
 
 /// Does the offer carry H.264 packetization-mode 1, constrained baseline (42e01f)?
 pub fn offer_has_baseline_h264(sdp: &str) -> bool {
@@ -147,12 +160,18 @@ a=rtpmap:120 VP8/90000\r\na=rtpmap:124 VP9/90000\r\n";
 
     #[test]
     fn h264_is_chosen_when_offered_and_vp8_otherwise() {
-        assert_eq!(choose_for_offer(CHROMIUM), VideoCodec::H264);
-        assert_eq!(choose_for_offer(FIREFOX), VideoCodec::Vp8);
+        let prefs = DEFAULT_PREFERENCE;
+        assert_eq!(choose_for_offer(CHROMIUM, &prefs), Some(VideoCodec::H264));
+        assert_eq!(choose_for_offer(FIREFOX, &prefs), Some(VideoCodec::Vp8));
+        assert_eq!(
+            choose_for_offer(CHROMIUM, &[VideoCodec::Vp8]),
+            Some(VideoCodec::Vp8)
+        );
+        assert_eq!(choose_for_offer(FIREFOX, &[VideoCodec::H264]), None);
         // Packetization mode 0 alone is not enough.
         let mode0 = "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=0;profile-level-id=42e01f\r\n";
-        assert_eq!(choose_for_offer(mode0), VideoCodec::Vp8);
-        assert_eq!(choose_for_offer(""), VideoCodec::Vp8);
+        assert_eq!(choose_for_offer(mode0, &prefs), None);
+        assert_eq!(choose_for_offer("", &prefs), None);
     }
 
     #[test]

@@ -11,16 +11,12 @@ pub mod send;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::TrackLocal;
-use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
@@ -30,14 +26,13 @@ use webrtc::peer_connection::{
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
-use codecs::{VideoCodec, choose_for_offer, first_mid, media_engine};
+pub use codecs::VideoCodec;
+use codecs::{choose_for_offer, first_mid, media_engine};
 pub use receive::FrameSink;
 pub use send::VideoSource;
 
 /// How long ICE may stay `disconnected` before we give the call up.
 const DISCONNECTED_GRACE: Duration = Duration::from_secs(8);
-/// The stream id of everything we send: PeerJS shows one remote stream per stream id.
-const STREAM_ID: &str = "packspaces";
 
 /// Settings shared by every call of a session.
 #[derive(Debug, Clone)]
@@ -48,6 +43,8 @@ pub struct CallConfig {
     pub ice_servers: Vec<String>,
     /// Sent as PeerJS `metadata` on calls we place: `{"name": …}`.
     pub name: Option<String>,
+    /// Video codecs we accept, best first.
+    pub video_codecs: Vec<VideoCodec>,
 }
 
 /// What happened to a call.
@@ -233,32 +230,6 @@ async fn new_peer_connection(
     Ok(Arc::new(pc))
 }
 
-/// Our outgoing video track (when we send video), in the shared stream.
-fn video_track(codec: VideoCodec) -> Result<Arc<TrackLocalStaticSample>, String> {
-    let ssrc = u32::from_le_bytes(
-        uuid::Uuid::new_v4().as_bytes()[..4]
-            .try_into()
-            .unwrap_or([1; 4]),
-    );
-    let track = MediaStreamTrack::new(
-        STREAM_ID.to_string(),
-        format!("{STREAM_ID}-video"),
-        "video".to_string(),
-        RtpCodecKind::Video,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
-                ..Default::default()
-            },
-            codec: codec.rtp_codec(),
-            ..Default::default()
-        }],
-    );
-    TrackLocalStaticSample::new(Instant::now(), track)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
-}
-
 fn to_init(c: IceCandidate) -> RTCIceCandidateInit {
     RTCIceCandidateInit {
         candidate: c.candidate,
@@ -279,9 +250,15 @@ async fn run_call(
 ) -> Result<String, String> {
     let (pc_tx, mut pc_events) = mpsc::unbounded_channel();
     let video = match &role {
-        Role::Answer(offer) => vec![choose_for_offer(offer)],
-        Role::Offer => vec![VideoCodec::H264, VideoCodec::Vp8],
+        Role::Answer(offer) => vec![
+            choose_for_offer(offer, &ctx.config.video_codecs)
+                .ok_or_else(|| "no video codec in common with their offer".to_string())?,
+        ],
+        Role::Offer => ctx.config.video_codecs.clone(),
     };
+    if video.is_empty() {
+        return Err("no video codecs configured".into());
+    }
     let pc = new_peer_connection(&ctx, peer, &video, pc_tx).await?;
     let result = negotiate_and_run(
         &ctx,
@@ -324,12 +301,22 @@ async fn negotiate_and_run(
     // After the remote offer, add_track reuses its video transceiver and makes it sendrecv.
     let sending = match &ctx.video {
         Some(_) => {
-            let track = video_track(video[0])?;
+            let track = send::video_track(video[0])?;
             let sender = pc
                 .add_track(track.clone() as Arc<dyn TrackLocal>)
                 .await
                 .map_err(|e| fail("cannot add our video", &e))?;
-            Some((track, sender))
+            if is_offer {
+                // The track's codec alone would make the offer list only that codec: offer
+                // them all (the answer picks; the sender switches tracks to match).
+                let preferences = codecs::registered_parameters(video);
+                for transceiver in pc.get_transceivers().await {
+                    if let Err(e) = transceiver.set_codec_preferences(preferences.clone()).await {
+                        tracing::debug!("call {peer}: codec preferences: {e}");
+                    }
+                }
+            }
+            Some((track, sender, video[0]))
         }
         None => None,
     };
@@ -366,6 +353,7 @@ async fn negotiate_and_run(
         .local_description()
         .await
         .ok_or_else(|| "no local description".to_string())?;
+    tracing::trace!("call {peer}: our description\n{}", local.sdp);
     let mid = first_mid(&local.sdp);
     let sdp = SessionDescription {
         kind: if is_offer { "offer" } else { "answer" }.to_string(),
@@ -416,6 +404,7 @@ async fn negotiate_and_run(
                         tracing::warn!("call {peer}: unexpected answer ignored");
                         continue;
                     }
+                    tracing::trace!("call {peer}: answer\n{sdp}");
                     let answer = RTCSessionDescription::answer(sdp).map_err(|e| fail("bad answer", &e))?;
                     pc.set_remote_description(answer).await.map_err(|e| fail("unusable answer", &e))?;
                     remote_set = true;
@@ -426,6 +415,7 @@ async fn negotiate_and_run(
                     }
                 }
                 Some(Command::RemoteCandidate(c)) => {
+                    tracing::debug!("call {peer}: remote candidate {}", c.candidate);
                     let init = to_init(c);
                     if remote_set {
                         if let Err(e) = pc.add_ice_candidate(init).await {
@@ -439,6 +429,7 @@ async fn negotiate_and_run(
             event = pc_events.recv() => match event {
                 None => return Ok("the connection stopped".into()),
                 Some(PcEvent::LocalCandidate(mut init)) => {
+                    tracing::debug!("call {peer}: local candidate {}", init.candidate);
                     init.sdp_mid = Some(mid.clone());
                     init.sdp_mline_index = Some(0);
                     let command = SignalCommand::Candidate {
@@ -462,7 +453,8 @@ async fn negotiate_and_run(
                                 peer: peer.to_string(),
                                 connection_id: connection_id.to_string(),
                             }).await;
-                            if let (Some(source), Some((track, sender))) = (&ctx.video, &sending) {
+                            if let (Some(source), Some((track, sender, codec))) = (&ctx.video, &sending) {
+                                tracing::debug!("call {peer}: our track was made for {codec:?}");
                                 tokio::spawn(send::send_video(
                                     track.clone(),
                                     sender.clone(),

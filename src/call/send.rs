@@ -1,22 +1,32 @@
-//! Our outgoing video: one encoder feeds every call. A source draws frames (the test card,
-//! later a camera), shows them to us (self view) and, while anyone listens, encodes them to
-//! H.264 once and broadcasts the access units; each call writes them to its own track.
+//! Our outgoing video: one encoder per codec feeds every call. A source draws frames (the
+//! test card, later a camera), shows them to us (self view) and, for each codec someone
+//! listens to, encodes them once (H.264 with OpenH264; VP8 as key frames with libwebp) and
+//! broadcasts the result; each call writes it to its own track.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use rtc::media::Sample;
-use rtc::peer_connection::configuration::media_engine::MIME_TYPE_H264;
+use rtc::rtp::packetizer::Packetizer as _;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::Track;
+use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::rtp_transceiver::RtpSender;
 
+use super::codecs::VideoCodec;
 use crate::media::h264::H264Encoder;
 use crate::media::testcard::TestCard;
+use crate::media::vp8enc::Vp8IntraEncoder;
+use rtc::media_stream::MediaStreamTrack;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
+
+/// The stream id of everything we send: PeerJS shows one remote stream per stream id.
+const STREAM_ID: &str = "packspaces";
 use crate::render::I420Frame;
 
 /// One encoded picture.
@@ -32,10 +42,14 @@ pub type Preview = Arc<dyn Fn(Arc<I420Frame>) + Send + Sync>;
 /// The shared outgoing video of a session.
 #[derive(Clone)]
 pub struct VideoSource {
-    frames: broadcast::Sender<EncodedFrame>,
+    h264: broadcast::Sender<EncodedFrame>,
+    vp8: broadcast::Sender<EncodedFrame>,
     want_keyframe: Arc<AtomicBool>,
     pub fps: u32,
 }
+
+/// libwebp quality of our VP8 key frames.
+const VP8_QUALITY: f32 = 50.0;
 
 impl VideoSource {
     /// Starts a thread that draws `card` at `fps` until `cancel`, encoding while anyone
@@ -47,11 +61,12 @@ impl VideoSource {
         preview: Option<Preview>,
         cancel: CancellationToken,
     ) -> Result<VideoSource, String> {
-        let mut encoder = H264Encoder::new(card.width, card.height, fps as f32, bits_per_second)
+        let mut h264 = H264Encoder::new(card.width, card.height, fps as f32, bits_per_second)
             .map_err(|e| e.to_string())?;
-        let (frames, _) = broadcast::channel(8);
+        let mut vp8 = Vp8IntraEncoder::new(VP8_QUALITY);
         let source = VideoSource {
-            frames,
+            h264: broadcast::channel(8).0,
+            vp8: broadcast::channel(8).0,
             want_keyframe: Arc::new(AtomicBool::new(true)),
             fps,
         };
@@ -74,18 +89,29 @@ impl VideoSource {
                     if let Some(preview) = &preview {
                         preview(frame.clone());
                     }
-                    if out.frames.receiver_count() > 0 {
+                    if out.h264.receiver_count() > 0 {
                         let key = out.want_keyframe.swap(false, Ordering::Relaxed);
-                        match encoder.encode(&frame, key) {
+                        match h264.encode(&frame, key) {
                             Ok(data) if !data.is_empty() => {
                                 let key = key || contains_idr(&data);
-                                let _ = out.frames.send(EncodedFrame {
+                                let _ = out.h264.send(EncodedFrame {
                                     data: Bytes::from(data),
                                     key,
                                 });
                             }
                             Ok(_) => {}
-                            Err(e) => tracing::warn!("encoder: {e}"),
+                            Err(e) => tracing::warn!("H.264 encoder: {e}"),
+                        }
+                    }
+                    if out.vp8.receiver_count() > 0 {
+                        match vp8.encode(&frame) {
+                            Ok(data) => {
+                                let _ = out.vp8.send(EncodedFrame {
+                                    data: Bytes::from(data),
+                                    key: true,
+                                });
+                            }
+                            Err(e) => tracing::warn!("VP8 encoder: {e}"),
                         }
                     }
                     if let Some(wait) = next.checked_duration_since(Instant::now()) {
@@ -99,13 +125,42 @@ impl VideoSource {
         Ok(source)
     }
 
-    pub fn subscribe(&self) -> broadcast::Receiver<EncodedFrame> {
-        self.frames.subscribe()
+    pub fn subscribe(&self, codec: VideoCodec) -> broadcast::Receiver<EncodedFrame> {
+        match codec {
+            VideoCodec::H264 => self.h264.subscribe(),
+            VideoCodec::Vp8 => self.vp8.subscribe(),
+        }
     }
 
     pub fn request_keyframe(&self) {
         self.want_keyframe.store(true, Ordering::Relaxed);
     }
+}
+
+/// Our outgoing video track (when we send video), in the shared stream.
+pub fn video_track(codec: VideoCodec) -> Result<Arc<TrackLocalStaticSample>, String> {
+    let ssrc = u32::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..4]
+            .try_into()
+            .unwrap_or([1; 4]),
+    );
+    let track = MediaStreamTrack::new(
+        STREAM_ID.to_string(),
+        format!("{STREAM_ID}-video"),
+        "video".to_string(),
+        RtpCodecKind::Video,
+        vec![RTCRtpEncodingParameters {
+            rtp_coding_parameters: RTCRtpCodingParameters {
+                ssrc: Some(ssrc),
+                ..Default::default()
+            },
+            codec: codec.rtp_codec(),
+            ..Default::default()
+        }],
+    );
+    TrackLocalStaticSample::new(Instant::now(), track)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
 }
 
 /// Does an Annex B access unit contain an IDR slice (NAL type 5)?
@@ -115,9 +170,8 @@ pub fn contains_idr(annex_b: &[u8]) -> bool {
         .any(|w| w[0] == 0 && w[1] == 0 && w[2] == 1 && w[3] & 0x1f == 5)
 }
 
-/// Writes the source's frames to one call's track until the call ends. Sends only when the
-/// call negotiated H.264 (the payload type must be the negotiated one: the track itself
-/// does not check).
+/// Writes the source's frames to one call's track until the call ends, in the codec the
+/// call negotiated (the payload type must be the negotiated one: the track does not check).
 pub async fn send_video(
     track: Arc<TrackLocalStaticSample>,
     sender: Arc<dyn RtpSender>,
@@ -125,29 +179,44 @@ pub async fn send_video(
     peer: String,
     cancel: CancellationToken,
 ) {
-    let payload_type = match sender.get_parameters().await {
-        Ok(p) => p
-            .rtp_parameters
-            .codecs
-            .iter()
-            .find(|c| c.rtp_codec.mime_type.eq_ignore_ascii_case(MIME_TYPE_H264))
-            .map(|c| c.payload_type),
+    let negotiated = match sender.get_parameters().await {
+        Ok(p) => p.rtp_parameters.codecs.iter().find_map(|c| {
+            VideoCodec::from_mime(&c.rtp_codec.mime_type).map(|v| (c.payload_type, v))
+        }),
         Err(e) => {
             tracing::warn!("call {peer}: no sender parameters: {e}");
             None
         }
     };
-    let Some(payload_type) = payload_type else {
-        tracing::info!(
-            "call {peer}: no H.264 negotiated; not sending video (the VP8 sender is not built yet)"
-        );
+    let Some((payload_type, codec)) = negotiated else {
+        tracing::info!("call {peer}: no video codec in common; not sending video");
         return;
     };
+    tracing::info!("call {peer}: sending {codec:?}");
     let Some(ssrc) = track.ssrcs().await.first().copied() else {
         return;
     };
-    let duration = Duration::from_secs_f64(1.0 / f64::from(source.fps.max(1)));
-    let mut frames = source.subscribe();
+    // The track's own sample writer packetizes for the codec the track was made with, and
+    // a replacement track is never bound: so packetize for the negotiated codec here and
+    // write RTP through the (bound) track.
+    let payloader = match codec.rtp_codec().payloader() {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!("call {peer}: no packetizer for {codec:?}: {e}");
+            return;
+        }
+    };
+    let mut packetizer = rtc::rtp::packetizer::new_packetizer(
+        Instant::now(),
+        1200,
+        payload_type,
+        ssrc,
+        payloader,
+        Box::new(rtc::rtp::sequence::new_random_sequencer()),
+        90_000,
+    );
+    let samples = 90_000 / source.fps.max(1);
+    let mut frames = source.subscribe(codec);
     source.request_keyframe();
     let mut started = false;
     loop {
@@ -162,18 +231,18 @@ pub async fn send_video(
                     continue;
                 }
                 started = true;
-                let sample = Sample {
-                    data: frame.data,
-                    duration,
-                    ..Sample::new(Instant::now())
+                let packets = match packetizer.packetize(Instant::now(), &frame.data, samples) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        tracing::warn!("call {peer}: packetizing failed: {e}");
+                        continue;
+                    }
                 };
-                if let Err(e) = track
-                    .sample_writer(ssrc, payload_type)
-                    .write_sample(&sample)
-                    .await
-                {
-                    tracing::info!("call {peer}: sending stopped: {e}");
-                    return;
+                for packet in packets {
+                    if let Err(e) = track.write_rtp(packet).await {
+                        tracing::info!("call {peer}: sending stopped: {e}");
+                        return;
+                    }
                 }
             }
             Err(broadcast::error::RecvError::Lagged(_)) => {

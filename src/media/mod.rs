@@ -7,6 +7,7 @@ pub mod h264;
 pub mod ivf;
 pub mod testcard;
 pub mod vp8;
+pub mod vp8enc;
 pub mod y4m;
 
 pub use file::{FrameSource, Next, open_video};
