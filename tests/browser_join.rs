@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{BLUE, GREEN, RED, WHITE, quadrants};
+use common::{BLUE, GREEN, RED, WHITE, node_dir, quadrants};
 use packspaces::call::CallConfig;
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
@@ -29,10 +29,6 @@ use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
 use serde_json::Value;
-
-fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Browser {
@@ -59,25 +55,7 @@ impl Browser {
 
 /// False when the tools are missing (skip), a panic under CI.
 fn tools_ready(browser: Browser) -> bool {
-    let (_, package) = browser.driver();
-    let ready = node_dir().join("node_modules").join(package).is_dir()
-        && Path::new(browser.executable()).exists()
-        && Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ready {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "node, tests/node/node_modules and {} are required under CI",
-            browser.executable()
-        );
-        eprintln!(
-            "skipping: node, tests/node/node_modules or {} missing",
-            browser.executable()
-        );
-    }
-    ready
+    common::node_tools_ready(browser.driver().1, &[browser.executable()])
 }
 
 /// A y4m camera file of four coloured quadrants (Chromium loops it).

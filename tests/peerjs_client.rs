@@ -2,9 +2,9 @@
 //! (`packspaces serve`, in process) and the npm `peer` server when Node.js is there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use packspaces::peerjs::client::{
@@ -135,39 +135,11 @@ async fn signaling_through_packspaces_serve() {
 
 #[tokio::test]
 async fn signaling_through_npm_peer() {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    let ready = dir.join("node_modules/peer").is_dir()
-        && Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ready {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "node and tests/node/node_modules are required under CI"
-        );
-        eprintln!("skipping: node or tests/node/node_modules missing (npm ci in tests/node)");
+    if !common::node_tools_ready("peer", &[]) {
         return;
     }
-    let mut child = Command::new("node")
-        .arg("peer-server.mjs")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    exchange_through(&url).await;
-    let _ = child.kill();
-    let _ = child.wait();
+    let peer_server = common::NodeServer::start("peer-server.mjs");
+    exchange_through(&peer_server.url).await;
 }
 
 #[tokio::test]

@@ -2,9 +2,9 @@
 //! process, and the workshop's own Node backend (socket.io 4) when Node.js is there.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-use std::io::{BufRead, BufReader};
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use packspaces::server::{ServeOptions, start};
@@ -128,46 +128,13 @@ async fn nothing_listening_is_reported_and_retried() {
     }
 }
 
-/// The workshop backend from tests/node, or None (skip) when Node.js is missing.
-fn workshop_backend() -> Option<(std::process::Child, String)> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node");
-    let ready = dir.join("node_modules/socket.io").is_dir()
-        && Command::new("node")
-            .arg("--version")
-            .output()
-            .is_ok_and(|o| o.status.success());
-    if !ready {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "node and tests/node/node_modules are required under CI"
-        );
-        eprintln!("skipping: node or tests/node/node_modules missing (npm ci in tests/node)");
-        return None;
-    }
-    let mut child = Command::new("node")
-        .arg("workshop-backend.mjs")
-        .current_dir(dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap())
-        .read_line(&mut line)
-        .unwrap();
-    let url = line
-        .trim()
-        .strip_prefix("listening on ")
-        .unwrap()
-        .to_string();
-    Some((child, url))
-}
-
 #[tokio::test]
 async fn the_workshop_backend_announces_us_like_a_browser() {
-    let Some((mut backend, url)) = workshop_backend() else {
+    if !common::node_tools_ready("socket.io", &[]) {
         return;
-    };
+    }
+    let backend = common::NodeServer::start("workshop-backend.mjs");
+    let url = backend.url.clone();
     let mut a = Member::join(&url, "alice");
     a.expect(SpaceEvent::Joined).await;
     let mut b = Member::join(&url, "bob");
@@ -175,6 +142,4 @@ async fn the_workshop_backend_announces_us_like_a_browser() {
     a.expect(SpaceEvent::UserConnected("bob".into())).await;
     drop(b);
     a.expect(SpaceEvent::UserDisconnected("bob".into())).await;
-    let _ = backend.kill();
-    let _ = backend.wait();
 }

@@ -153,6 +153,18 @@ pub enum SignalCommand {
     },
 }
 
+/// The payload of a media OFFER or ANSWER, as PeerJS sends it.
+fn media_payload(connection_id: &str, sdp: &SessionDescription, metadata: &Option<Value>) -> Value {
+    let mut payload = serde_json::json!({
+        "sdp": sdp, "type": "media", "connectionId": connection_id,
+        "browser": concat!("packspaces/", env!("CARGO_PKG_VERSION")),
+    });
+    if let Some(m) = metadata {
+        payload["metadata"] = m.clone();
+    }
+    payload
+}
+
 impl SignalCommand {
     /// The JSON a PeerJS client sends for this command.
     pub fn to_json(&self) -> String {
@@ -162,31 +174,21 @@ impl SignalCommand {
                 connection_id,
                 sdp,
                 metadata,
-            } => {
-                let mut p = serde_json::json!({
-                    "sdp": sdp, "type": "media", "connectionId": connection_id,
-                    "browser": concat!("packspaces/", env!("CARGO_PKG_VERSION")),
-                });
-                if let Some(m) = metadata {
-                    p["metadata"] = m.clone();
-                }
-                ("OFFER", peer, Some(p))
-            }
+            } => (
+                "OFFER",
+                peer,
+                Some(media_payload(connection_id, sdp, metadata)),
+            ),
             SignalCommand::Answer {
                 peer,
                 connection_id,
                 sdp,
                 metadata,
-            } => {
-                let mut p = serde_json::json!({
-                    "sdp": sdp, "type": "media", "connectionId": connection_id,
-                    "browser": concat!("packspaces/", env!("CARGO_PKG_VERSION")),
-                });
-                if let Some(m) = metadata {
-                    p["metadata"] = m.clone();
-                }
-                ("ANSWER", peer, Some(p))
-            }
+            } => (
+                "ANSWER",
+                peer,
+                Some(media_payload(connection_id, sdp, metadata)),
+            ),
             SignalCommand::Candidate {
                 peer,
                 connection_id,

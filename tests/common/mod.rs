@@ -108,3 +108,78 @@ pub fn visible(cell: &vt100::Cell) -> Option<(vt100::Color, vt100::Color)> {
         _ => None,
     }
 }
+
+/// The folder of the Node.js helpers and suites.
+pub fn node_dir() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
+}
+
+/// True when Node.js, the npm `package` in tests/node and every file in `executables` are
+/// there. Otherwise prints why and returns false (skip) — or panics under `CI=true`, where
+/// `.ci/run` must have installed them.
+pub fn node_tools_ready(package: &str, executables: &[&str]) -> bool {
+    let node = std::process::Command::new("node")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    let missing: Vec<String> = [
+        (!node).then(|| "node".to_string()),
+        (!node_dir().join("node_modules").join(package).is_dir())
+            .then(|| format!("tests/node/node_modules/{package} (npm ci in tests/node)")),
+    ]
+    .into_iter()
+    .flatten()
+    .chain(
+        executables
+            .iter()
+            .filter(|e| !std::path::Path::new(e).exists())
+            .map(|e| e.to_string()),
+    )
+    .collect();
+    if missing.is_empty() {
+        return true;
+    }
+    assert!(
+        std::env::var("CI").as_deref() != Ok("true"),
+        "missing under CI: {}",
+        missing.join(", ")
+    );
+    eprintln!("skipping: missing {}", missing.join(", "));
+    false
+}
+
+/// A server script from tests/node that prints `listening on URL` first; stopped on drop.
+pub struct NodeServer {
+    child: std::process::Child,
+    pub url: String,
+}
+
+impl NodeServer {
+    pub fn start(script: &str) -> NodeServer {
+        use std::io::BufRead;
+        let mut child = std::process::Command::new("node")
+            .arg(script)
+            .current_dir(node_dir())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("{script} printed {line:?}"))
+            .to_string();
+        NodeServer { child, url }
+    }
+}
+
+impl Drop for NodeServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -83,3 +83,52 @@ export async function startServer({ peerjs = "peerjs-1.3.1", extraArgs = [] } = 
       }),
   };
 }
+
+/** Runs in a page: what each remote tile shows, with the mean colour of its middle-left
+ * part (where our test card shows its background, away from its text and square). */
+export function remoteTiles() {
+  return [...document.querySelectorAll("#videos figure")].slice(1).map((figure) => {
+    const video = figure.querySelector("video");
+    const label = figure.querySelector("figcaption").textContent;
+    if (!video.videoWidth) return { label, width: 0, rgb: null };
+    const canvas = document.createElement("canvas");
+    canvas.width = video.videoWidth;
+    canvas.height = video.videoHeight;
+    const g = canvas.getContext("2d");
+    g.drawImage(video, 0, 0);
+    const d = g.getImageData(Math.floor(video.videoWidth * 0.05), Math.floor(video.videoHeight * 0.3), 8, 8).data;
+    const rgb = [0, 1, 2].map((c) => Math.round([...Array(64).keys()].reduce((s, i) => s + d[i * 4 + c], 0) / 64));
+    return { label, width: video.videoWidth, rgb };
+  });
+}
+
+/**
+ * The command-line side of browser-peer.mjs and firefox-peer.mjs, for Rust tests: opens
+ * `url` in `page` (Playwright or Puppeteer), prints {"event":"ready","peerId":…} once it
+ * joined, then every 500 ms {"event":"remotes","remotes":[…]}; closes `browser` and exits
+ * when stdin closes, or after 90 s.
+ */
+export async function reportPage(browser, page, url) {
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    await browser.close().catch(() => {});
+    process.exit(0);
+  };
+  process.stdin.on("end", stop);
+  process.stdin.on("close", stop);
+  process.stdin.resume();
+  setTimeout(stop, 90000);
+  page.on("pageerror", (e) => console.log(JSON.stringify({ event: "pageerror", error: String(e) })));
+  await page.goto(url);
+  const peerId = await waitFor(() => page.evaluate(() => window.packspaces && window.packspaces.peerId), 20000, "the page to join");
+  console.log(JSON.stringify({ event: "ready", peerId }));
+  while (!stopping) {
+    // The browser may close under a pending evaluate when we are told to stop.
+    const remotes = await page.evaluate(remoteTiles).catch(() => null);
+    if (remotes === null) break;
+    console.log(JSON.stringify({ event: "remotes", remotes }));
+    await sleep(500);
+  }
+}
