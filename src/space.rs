@@ -148,6 +148,7 @@ async fn session(
     // Silence longer than this means the server is gone.
     let liveness = Duration::from_millis(ping_interval + ping_timeout);
     send(&mut ws, "40".to_string()).await?;
+    tracing::debug!("space: engine.io open, asked for the namespace");
     let mut joined = false;
     loop {
         let text = tokio::select! {
@@ -169,6 +170,7 @@ async fn session(
             Packet::Connected => {
                 // Only now is the namespace accepted: an emit before this is lost.
                 send(&mut ws, join_packet(url.space.as_deref(), peer_id)).await?;
+                tracing::debug!("space: namespace accepted, join-space sent");
                 joined = true;
                 SpaceEvent::Joined
             }

@@ -13,6 +13,7 @@ use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 use socketioxide::SocketIo;
 use socketioxide::extract::{SocketRef, TryData};
+use socketioxide::handler::ConnectHandler as _;
 use socketioxide::socket::Sid;
 
 use crate::peerjs::protocol::is_valid_id;
@@ -174,11 +175,17 @@ fn room(space: &str) -> String {
 }
 
 /// Registers the default namespace's handlers on `io`.
+///
+/// The event handlers are attached in a connect *middleware*: socketioxide sends the
+/// connect acknowledgement before it runs the connect handler, so a client that emits
+/// `join-space` the moment it is accepted could otherwise beat the registration, and its
+/// join would be lost. Middlewares run before the acknowledgement.
 pub fn attach(io: &SocketIo, spaces: Arc<Mutex<Spaces>>) {
-    io.ns("/", move |socket: SocketRef| {
-        let spaces = spaces.clone();
-        async move { register(socket, spaces) }
-    });
+    let register_first = move |socket: SocketRef| {
+        register(socket, spaces.clone());
+        async { Ok::<(), std::convert::Infallible>(()) }
+    };
+    io.ns("/", (async || {}).with(register_first));
 }
 
 /// Registers one connected socket's event handlers.
