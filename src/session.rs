@@ -111,6 +111,16 @@ impl Session {
                 });
             })
         };
+        let speaking: call::SpeakingSink = {
+            let shared = shared.clone();
+            Arc::new(move |peer: &str, speaking| {
+                shared.update(|s| {
+                    if let Some(p) = s.participant_mut(peer) {
+                        p.speaking = speaking;
+                    }
+                });
+            })
+        };
         let video = match &config.card {
             Some(spec) => {
                 let card = TestCard::new(
@@ -139,6 +149,7 @@ impl Session {
             signals: peer.sender(),
             events: call_tx,
             frames,
+            speaking,
             video,
         };
         let (space_tx, space_rx) = mpsc::channel(64);

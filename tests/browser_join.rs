@@ -248,6 +248,25 @@ async fn assert_terminal_sees_saturated_colour(session: &Session) {
     assert!(n > 100, "the terminal shows {c:?} on only {n} cells");
 }
 
+/// Both browsers' fake microphones make sound: the tile must show them speaking (from the
+/// audio-level header extension). (Stopping is unit-tested in `call::receive`.)
+async fn assert_speaking_shows(session: &Session) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !session
+        .shared
+        .state()
+        .participants
+        .iter()
+        .any(|p| p.speaking)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the speaking indicator never lit"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 /// Waits until the page shows our test card's background colour.
 fn assert_page_sees_test_card(page: &Page) {
     let bg = PALETTES[2].background;
@@ -312,6 +331,7 @@ async fn scenario(browser: Browser, peerjs: &str, browser_first: bool) {
         Browser::Chromium => assert_terminal_sees_quadrants(&session).await,
         Browser::Firefox => assert_terminal_sees_saturated_colour(&session).await,
     }
+    assert_speaking_shows(&session).await;
     let page_sees = tokio::task::spawn_blocking(move || {
         assert_page_sees_test_card(&page);
         page

@@ -10,7 +10,7 @@ use rtc::peer_connection::configuration::media_engine::{
     MIME_TYPE_H264, MIME_TYPE_OPUS, MIME_TYPE_VP8,
 };
 use rtc::rtp_transceiver::rtp_sender::{
-    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RtpCodecKind,
+    RTCPFeedback, RTCRtpCodec, RTCRtpCodecParameters, RTCRtpHeaderExtensionCapability, RtpCodecKind,
 };
 use webrtc::peer_connection::MediaEngine;
 
@@ -93,6 +93,16 @@ pub fn media_engine(video: &[VideoCodec]) -> Result<MediaEngine, String> {
             RtpCodecKind::Audio,
         )
         .map_err(|e| e.to_string())?;
+    // Browsers then tag each audio packet with its loudness: the speaking indicator.
+    engine
+        .register_header_extension(
+            RTCRtpHeaderExtensionCapability {
+                uri: AUDIO_LEVEL_URI.to_string(),
+            },
+            RtpCodecKind::Audio,
+            None,
+        )
+        .map_err(|e| e.to_string())?;
     for parameters in registered_parameters(video) {
         engine
             .register_codec(parameters, RtpCodecKind::Video)
@@ -137,6 +147,19 @@ pub fn offer_has_baseline_h264(sdp: &str) -> bool {
         })
 }
 
+/// The RTP header extension that carries an audio packet's level (RFC 6464).
+pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
+
+/// The id an SDP gives the audio-level header extension, if it has it.
+pub fn audio_level_id(sdp: &str) -> Option<u8> {
+    sdp.lines()
+        .filter_map(|l| l.strip_prefix("a=extmap:"))
+        .find(|rest| rest.contains(AUDIO_LEVEL_URI))
+        .and_then(|rest| rest.split(['/', ' ']).next())
+        .and_then(|id| id.parse().ok())
+        .filter(|id| (1..=14).contains(id))
+}
+
 /// The first `a=mid:` of an SDP: our candidates belong to it (everything is bundled), and
 /// webrtc-rs leaves `sdpMid` empty in the candidates it gathers.
 pub fn first_mid(sdp: &str) -> String {
@@ -172,6 +195,21 @@ a=rtpmap:120 VP8/90000\r\na=rtpmap:124 VP9/90000\r\n";
         let mode0 = "a=rtpmap:102 H264/90000\r\na=fmtp:102 packetization-mode=0;profile-level-id=42e01f\r\n";
         assert_eq!(choose_for_offer(mode0, &prefs), None);
         assert_eq!(choose_for_offer("", &prefs), None);
+    }
+
+    #[test]
+    fn the_audio_level_extension_id_is_read_from_the_sdp() {
+        let sdp = "m=audio 9 UDP/TLS/RTP/SAVPF 111\r\na=extmap:1 urn:ietf:params:rtp-hdrext:ssrc-audio-level\r\n";
+        assert_eq!(audio_level_id(sdp), Some(1));
+        assert_eq!(
+            audio_level_id("a=extmap:3/sendrecv urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+            Some(3)
+        );
+        assert_eq!(
+            audio_level_id("a=extmap:99 urn:ietf:params:rtp-hdrext:ssrc-audio-level"),
+            None
+        );
+        assert_eq!(audio_level_id(CHROMIUM), None);
     }
 
     #[test]

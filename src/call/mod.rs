@@ -9,6 +9,7 @@ pub mod receive;
 pub mod send;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -28,7 +29,7 @@ use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit}
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
 pub use codecs::VideoCodec;
 use codecs::{choose_for_offer, first_mid, media_engine};
-pub use receive::FrameSink;
+pub use receive::{FrameSink, SpeakingSink};
 pub use send::VideoSource;
 
 /// How long ICE may stay `disconnected` before we give the call up.
@@ -69,6 +70,7 @@ pub struct CallContext {
     pub signals: mpsc::Sender<SignalCommand>,
     pub events: mpsc::Sender<CallEvent>,
     pub frames: FrameSink,
+    pub speaking: SpeakingSink,
     pub video: Option<VideoSource>,
 }
 
@@ -156,6 +158,9 @@ struct Handler {
     peer: String,
     events: mpsc::UnboundedSender<PcEvent>,
     frames: FrameSink,
+    speaking: SpeakingSink,
+    /// The negotiated audio-level extension id (0 until the remote description is known).
+    audio_level_id: Arc<AtomicU8>,
 }
 
 #[async_trait::async_trait]
@@ -184,11 +189,20 @@ impl PeerConnectionEventHandler for Handler {
     }
 
     async fn on_track(&self, track: Arc<dyn TrackRemote>) {
-        tokio::spawn(receive::receive_track(
-            track,
-            self.peer.clone(),
-            self.frames.clone(),
-        ));
+        if track.kind().await == RtpCodecKind::Audio {
+            tokio::spawn(receive::receive_audio(
+                track,
+                self.peer.clone(),
+                self.audio_level_id.clone(),
+                self.speaking.clone(),
+            ));
+        } else {
+            tokio::spawn(receive::receive_track(
+                track,
+                self.peer.clone(),
+                self.frames.clone(),
+            ));
+        }
     }
 }
 
@@ -197,6 +211,7 @@ async fn new_peer_connection(
     peer: &str,
     video: &[VideoCodec],
     events: mpsc::UnboundedSender<PcEvent>,
+    audio_level_id: Arc<AtomicU8>,
 ) -> Result<Arc<dyn PeerConnection>, String> {
     let mut engine = media_engine(video)?;
     let registry =
@@ -213,6 +228,8 @@ async fn new_peer_connection(
         peer: peer.to_string(),
         events,
         frames: ctx.frames.clone(),
+        speaking: ctx.speaking.clone(),
+        audio_level_id,
     };
     let pc = PeerConnectionBuilder::new()
         .with_configuration(
@@ -259,7 +276,8 @@ async fn run_call(
     if video.is_empty() {
         return Err("no video codecs configured".into());
     }
-    let pc = new_peer_connection(&ctx, peer, &video, pc_tx).await?;
+    let level_id = Arc::new(AtomicU8::new(0));
+    let pc = new_peer_connection(&ctx, peer, &video, pc_tx, level_id.clone()).await?;
     let result = negotiate_and_run(
         &ctx,
         &pc,
@@ -267,6 +285,7 @@ async fn run_call(
         connection_id,
         role,
         &video,
+        &level_id,
         &mut commands,
         &mut pc_events,
     )
@@ -283,6 +302,7 @@ async fn negotiate_and_run(
     connection_id: &str,
     role: Role,
     video: &[VideoCodec],
+    level_id: &AtomicU8,
     commands: &mut mpsc::Receiver<Command>,
     pc_events: &mut mpsc::UnboundedReceiver<PcEvent>,
 ) -> Result<String, String> {
@@ -291,6 +311,10 @@ async fn negotiate_and_run(
     let mut pending: Vec<RTCIceCandidateInit> = Vec::new();
     let is_offer = matches!(role, Role::Offer);
     if let Role::Answer(offer) = &role {
+        level_id.store(
+            codecs::audio_level_id(offer).unwrap_or(0),
+            Ordering::Relaxed,
+        );
         let offer =
             RTCSessionDescription::offer(offer.clone()).map_err(|e| fail("bad offer", &e))?;
         pc.set_remote_description(offer)
@@ -405,6 +429,7 @@ async fn negotiate_and_run(
                         continue;
                     }
                     tracing::trace!("call {peer}: answer\n{sdp}");
+                    level_id.store(codecs::audio_level_id(&sdp).unwrap_or(0), Ordering::Relaxed);
                     let answer = RTCSessionDescription::answer(sdp).map_err(|e| fail("bad answer", &e))?;
                     pc.set_remote_description(answer).await.map_err(|e| fail("unusable answer", &e))?;
                     remote_set = true;

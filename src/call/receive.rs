@@ -3,13 +3,13 @@
 //! start and after decode errors. Audio is drained (played in the `audio` feature, later).
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::codec::vp8::Vp8Packet;
-use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::codecs::VideoCodec;
@@ -21,6 +21,37 @@ use crate::render::I420Frame;
 /// the newest.
 pub type FrameSink = Arc<dyn Fn(&str, Arc<I420Frame>) + Send + Sync>;
 
+/// Where speaking changes go: `(peer id, speaking)`, called when it changes.
+pub type SpeakingSink = Arc<dyn Fn(&str, bool) + Send + Sync>;
+
+/// Louder than this (dBov, 0 is loudest, 127 silence) counts as speech.
+const SPEECH_DBOV: u8 = 50;
+/// Someone stops "speaking" this long after their last loud packet.
+const SPEECH_HOLD: Duration = Duration::from_millis(400);
+
+/// Turns audio-level header values into a steady speaking / not speaking signal.
+#[derive(Debug, Default)]
+pub struct SpeechDetector {
+    last_loud: Option<Instant>,
+    speaking: bool,
+}
+
+impl SpeechDetector {
+    /// Feeds one packet's level at `now`; returns the new state when it changed.
+    pub fn level(&mut self, dbov: u8, now: Instant) -> Option<bool> {
+        if dbov < SPEECH_DBOV {
+            self.last_loud = Some(now);
+        }
+        let speaking = self
+            .last_loud
+            .is_some_and(|t| now.duration_since(t) < SPEECH_HOLD);
+        (speaking != self.speaking).then(|| {
+            self.speaking = speaking;
+            speaking
+        })
+    }
+}
+
 /// Packets the sample builder may hold while waiting for a lost one.
 const REORDER_PACKETS: u16 = 256;
 /// Give up on a missing packet after this long (and ask for a keyframe).
@@ -28,14 +59,50 @@ const MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keyframe requests at most this often.
 const PLI_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Receives one remote track until it ends.
-pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, sink: FrameSink) {
-    let kind = track.kind().await;
-    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
-    if kind == RtpCodecKind::Audio {
-        while track.poll().await.is_some() {}
-        return;
+/// Receives one remote audio track until it ends, reporting when the peer speaks.
+/// `level_id` holds the negotiated audio-level extension id (0 until known).
+pub async fn receive_audio(
+    track: Arc<dyn TrackRemote>,
+    peer: String,
+    level_id: Arc<AtomicU8>,
+    sink: SpeakingSink,
+) {
+    let mut detector = SpeechDetector::default();
+    let mut speaking = false;
+    loop {
+        let event = match tokio::time::timeout(SPEECH_HOLD, track.poll()).await {
+            Ok(Some(event)) => Some(event),
+            Ok(None) => break,
+            Err(_) => None,
+        };
+        let now = Instant::now();
+        // Silence (no packets: muted) counts as the quietest level.
+        let mut dbov = 127;
+        if let Some(TrackRemoteEvent::OnRtpPacket(packet)) = &event {
+            let id = level_id.load(Ordering::Relaxed);
+            if let Some(ext) = (id != 0).then(|| packet.header.get_extension(id)).flatten()
+                && let Some(byte) = ext.first()
+            {
+                dbov = byte & 0x7f;
+            }
+        }
+        if let Some(TrackRemoteEvent::OnEnded) = event {
+            break;
+        }
+        if let Some(now_speaking) = detector.level(dbov, now) {
+            speaking = now_speaking;
+            tracing::debug!("audio {peer}: speaking {speaking}");
+            sink(&peer, speaking);
+        }
     }
+    if speaking {
+        sink(&peer, false);
+    }
+}
+
+/// Receives one remote video track until it ends.
+pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, sink: FrameSink) {
+    let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let mime = track
         .codec(ssrc)
         .await
@@ -159,5 +226,21 @@ impl VideoReceiver {
             }
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn speech_starts_on_a_loud_packet_and_ends_after_a_quiet_hold() {
+        let t0 = Instant::now();
+        let mut d = SpeechDetector::default();
+        assert_eq!(d.level(127, t0), None);
+        assert_eq!(d.level(30, t0 + Duration::from_millis(20)), Some(true));
+        assert_eq!(d.level(127, t0 + Duration::from_millis(200)), None);
+        assert_eq!(d.level(127, t0 + Duration::from_millis(500)), Some(false));
+        assert_eq!(d.level(60, t0 + Duration::from_millis(600)), None);
     }
 }
