@@ -300,6 +300,16 @@ static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(())
 
 async fn scenario(browser: Browser, peerjs: &str, browser_first: bool) {
     let _turn = ONE_AT_A_TIME.lock().await;
+    // A stuck scenario must fail, not hang CI.
+    tokio::time::timeout(
+        Duration::from_secs(120),
+        run_scenario(browser, peerjs, browser_first),
+    )
+    .await
+    .expect("the scenario finished within 120 s");
+}
+
+async fn run_scenario(browser: Browser, peerjs: &str, browser_first: bool) {
     // PACKSPACES_LOG=debug shows what the session does, on stderr.
     if let Ok(filter) = std::env::var("PACKSPACES_LOG") {
         let _ = tracing_subscriber::fmt()

@@ -95,7 +95,8 @@ impl RunningServer {
     /// Closes every connection (websockets included) and stops accepting.
     pub async fn stop(mut self) {
         self.peer_server.close();
-        self.io.close().await;
+        // Bounded: closing waits on every socket's disconnect handling.
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.io.close()).await;
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
