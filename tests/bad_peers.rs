@@ -3,41 +3,28 @@
 //! dropped, and the session goes on to show a well-behaved peer.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use packspaces::call::CallConfig;
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
 use packspaces::peerjs::client::{
     IceCandidate, PeerClient, PeerServerUrl, SessionDescription, SignalCommand,
 };
-use packspaces::render::ColorMode;
 use packspaces::server::{ServeOptions, start};
 use packspaces::session::{CardSpec, Session, SessionConfig};
-use packspaces::space::SpaceUrl;
 use packspaces::ui::TileState;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 fn config(base: &str, name: &str, send: bool) -> SessionConfig {
-    SessionConfig {
-        space: SpaceUrl::parse(&format!("{base}lab")).unwrap(),
-        peer_server: PeerServerUrl::parse(&format!("{base}peerjs"), None).unwrap(),
-        name: Some(name.into()),
-        call: CallConfig {
-            udp_addr: "127.0.0.1:0".into(),
-            ice_servers: Vec::new(),
-            name: Some(name.into()),
-            video_codecs: DEFAULT_PREFERENCE.to_vec(),
-        },
-        card: send.then(|| CardSpec {
-            palette: PALETTES[4],
-            ..CardSpec::default()
-        }),
-        self_view: false,
-        color: ColorMode::TrueColor,
-    }
+    let card = send.then(|| CardSpec {
+        palette: PALETTES[4],
+        ..CardSpec::default()
+    });
+    common::loopback_session(base, "lab", name, card, &DEFAULT_PREFERENCE)
 }
 
 const AV1_ONLY: &str = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0\r\n\

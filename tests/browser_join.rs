@@ -15,14 +15,11 @@ use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use common::{BLUE, GREEN, RED, WHITE, node_dir, quadrants};
-use packspaces::call::CallConfig;
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
-use packspaces::peerjs::client::PeerServerUrl;
-use packspaces::render::{ColorMode, Rgb};
+use packspaces::render::Rgb;
 use packspaces::server::{ServeOptions, start};
 use packspaces::session::{CardSpec, Session, SessionConfig};
-use packspaces::space::SpaceUrl;
 use packspaces::ui::{TileState, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -141,20 +138,13 @@ impl Drop for Page {
 }
 
 fn session_config(base: &str) -> SessionConfig {
-    SessionConfig {
-        space: SpaceUrl::parse(&format!("{base}CSC342")).unwrap(),
-        peer_server: PeerServerUrl::parse(&format!("{base}peerjs"), None).unwrap(),
-        name: Some("Terminal".into()),
-        call: CallConfig {
-            udp_addr: "127.0.0.1:0".into(),
-            ice_servers: Vec::new(),
-            name: Some("Terminal".into()),
-            video_codecs: DEFAULT_PREFERENCE.to_vec(),
-        },
-        card: Some(CardSpec::default()),
-        self_view: false,
-        color: ColorMode::TrueColor,
-    }
+    common::loopback_session(
+        base,
+        "CSC342",
+        "Terminal",
+        Some(CardSpec::default()),
+        &DEFAULT_PREFERENCE,
+    )
 }
 
 fn near(col: Color, c: Rgb, tolerance: u8) -> bool {

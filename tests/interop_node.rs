@@ -4,8 +4,9 @@
 //! that is a failure (`.ci/run` installs them).
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::io::Read;
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -13,36 +14,15 @@ use std::time::{Duration, Instant};
 /// Suites start servers and browsers: one at a time keeps the 2-core machine responsive.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn node_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
-}
-
-/// Why the suites cannot run here, if they cannot.
-fn missing_tools() -> Option<String> {
-    let node = Command::new("node").arg("--version").output();
-    if !node.is_ok_and(|o| o.status.success()) {
-        return Some("node is not installed".into());
-    }
-    if !node_dir().join("node_modules/socket.io-client").is_dir() {
-        return Some("tests/node/node_modules is missing (run `npm ci` in tests/node)".into());
-    }
-    None
-}
-
 fn run_suite(file: &str, limit: Duration) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(reason) = missing_tools() {
-        assert!(
-            std::env::var("CI").as_deref() != Ok("true"),
-            "{file}: {reason}; CI must install it"
-        );
-        eprintln!("skipping {file}: {reason}");
+    if !common::node_tools_ready("socket.io-client", &[]) {
         return;
     }
     let mut child = Command::new("node")
         // Force exit: the npm servers leave timers running after their tests end.
         .args(["--test", "--test-force-exit", "--test-reporter=spec", file])
-        .current_dir(node_dir())
+        .current_dir(common::node_dir())
         .env("PACKSPACES_BIN", env!("CARGO_BIN_EXE_packspaces"))
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

@@ -2,18 +2,16 @@
 //! a third whose terminal UI (on a TestBackend) must show each bot's colours in its tile.
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
+mod common;
+
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
 
-use packspaces::call::CallConfig;
 use packspaces::call::VideoCodec;
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
-use packspaces::peerjs::client::PeerServerUrl;
-use packspaces::render::ColorMode;
 use packspaces::server::{ServeOptions, start};
 use packspaces::session::{CardSpec, Session, SessionConfig};
-use packspaces::space::SpaceUrl;
 use packspaces::ui::{TileState, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -30,23 +28,11 @@ fn config_with(
     send: bool,
     codecs: &[VideoCodec],
 ) -> SessionConfig {
-    SessionConfig {
-        space: SpaceUrl::parse(&format!("{base}CSC342")).unwrap(),
-        peer_server: PeerServerUrl::parse(&format!("{base}peerjs"), None).unwrap(),
-        name: Some(name.to_string()),
-        call: CallConfig {
-            udp_addr: "127.0.0.1:0".into(),
-            ice_servers: Vec::new(),
-            name: Some(name.to_string()),
-            video_codecs: codecs.to_vec(),
-        },
-        card: send.then(|| CardSpec {
-            palette: PALETTES[palette],
-            ..CardSpec::default()
-        }),
-        self_view: false,
-        color: ColorMode::TrueColor,
-    }
+    let card = send.then(|| CardSpec {
+        palette: PALETTES[palette],
+        ..CardSpec::default()
+    });
+    common::loopback_session(base, "CSC342", name, card, codecs)
 }
 
 /// Cells on screen whose both halves are within 24 of `c` per channel.

@@ -183,3 +183,32 @@ impl Drop for NodeServer {
         let _ = self.child.wait();
     }
 }
+
+/// A session for tests: `name` joins `space` on the server at `base` (a `packspaces serve`
+/// URL ending in `/`), UDP on loopback only, no ICE servers, sending `card` if given.
+pub fn loopback_session(
+    base: &str,
+    space: &str,
+    name: &str,
+    card: Option<packspaces::session::CardSpec>,
+    codecs: &[packspaces::call::VideoCodec],
+) -> packspaces::session::SessionConfig {
+    packspaces::session::SessionConfig {
+        space: packspaces::space::SpaceUrl::parse(&format!("{base}{space}")).unwrap(),
+        peer_server: packspaces::peerjs::client::PeerServerUrl::parse(
+            &format!("{base}peerjs"),
+            None,
+        )
+        .unwrap(),
+        name: Some(name.to_string()),
+        call: packspaces::call::CallConfig {
+            udp_addr: "127.0.0.1:0".into(),
+            ice_servers: Vec::new(),
+            name: Some(name.to_string()),
+            video_codecs: codecs.to_vec(),
+        },
+        card,
+        self_view: false,
+        color: packspaces::render::ColorMode::TrueColor,
+    }
+}
