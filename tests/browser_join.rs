@@ -1,5 +1,5 @@
-//! Headless browsers and our session in one space on `packspaces serve`, in both call
-//! directions. Chromium (peerjs 1.3.1 and 1.5.5, H.264): the terminal's tile must show the
+//! Headless browsers and our session in one space, on `packspaces serve` and on the
+//! workshop's Node backend beside npm `peer`, in both call directions. Chromium (peerjs 1.3.1 and 1.5.5, H.264): the terminal's tile must show the
 //! camera file's four quadrants in their places. Firefox ESR (no H.264, so VP8 both ways):
 //! the tile must show its fake camera's saturated colour. In every case the page must
 //! receive our test card. Skips without node/the browser, except under CI=true.
@@ -288,18 +288,70 @@ fn assert_page_sees_test_card(page: &Page) {
 /// One browser at a time: the machine has two cores.
 static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
-async fn scenario(browser: Browser, peerjs: &str, browser_first: bool) {
+/// The classroom backend a scenario runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// `packspaces serve`: spaces by path, its own PeerServer, its page.
+    Serve,
+    /// The workshop's Node backend (one global space, serving the same page) beside the npm
+    /// `peer` PeerServer: what a class runs without packspaces.
+    Workshop,
+}
+
+/// A running backend: the page URL for the browser and the session's configuration.
+enum Running {
+    Serve(packspaces::server::RunningServer),
+    Workshop {
+        _peer_server: common::NodeServer,
+        _backend: common::NodeServer,
+    },
+}
+
+async fn start_backend(backend: Backend, peerjs: &str) -> (Running, String, SessionConfig) {
+    match backend {
+        Backend::Serve => {
+            let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+            options.static_dir = Some(node_dir().join("node_modules"));
+            options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
+            options.page.socketio_script =
+                "/static/socket.io-client/dist/socket.io.min.js".into();
+            let server = start(options).await.unwrap();
+            let base = server.url();
+            let url = format!("{base}CSC342?name=Browser");
+            (Running::Serve(server), url, session_config(&base))
+        }
+        Backend::Workshop => {
+            let peer_server = common::NodeServer::start("peer-server.mjs");
+            let backend = common::NodeServer::start_with_env(
+                "workshop-backend.mjs",
+                &[("PEER_URL", &peer_server.url), ("PEERJS", peerjs)],
+            );
+            let url = format!("{}?name=Browser", backend.url);
+            let mut config = session_config(&backend.url);
+            config.space = packspaces::space::SpaceUrl::parse(&backend.url).unwrap();
+            config.peer_server =
+                packspaces::peerjs::client::PeerServerUrl::parse(&peer_server.url, None).unwrap();
+            let running = Running::Workshop {
+                _peer_server: peer_server,
+                _backend: backend,
+            };
+            (running, url, config)
+        }
+    }
+}
+
+async fn scenario(backend: Backend, browser: Browser, peerjs: &str, browser_first: bool) {
     let _turn = ONE_AT_A_TIME.lock().await;
     // A stuck scenario must fail, not hang CI.
     tokio::time::timeout(
         Duration::from_secs(120),
-        run_scenario(browser, peerjs, browser_first),
+        run_scenario(backend, browser, peerjs, browser_first),
     )
     .await
     .expect("the scenario finished within 120 s");
 }
 
-async fn run_scenario(browser: Browser, peerjs: &str, browser_first: bool) {
+async fn run_scenario(backend: Backend, browser: Browser, peerjs: &str, browser_first: bool) {
     // PACKSPACES_LOG=debug shows what the session does, on stderr.
     if let Ok(filter) = std::env::var("PACKSPACES_LOG") {
         let _ = tracing_subscriber::fmt()
@@ -307,22 +359,16 @@ async fn run_scenario(browser: Browser, peerjs: &str, browser_first: bool) {
             .with_test_writer()
             .try_init();
     }
-    let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-    options.static_dir = Some(node_dir().join("node_modules"));
-    options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
-    options.page.socketio_script = "/static/socket.io-client/dist/socket.io.min.js".into();
-    let server = start(options).await.unwrap();
-    let base = server.url();
+    let (running, url, config) = start_backend(backend, peerjs).await;
     let dir = tempfile::tempdir().unwrap();
     let camera = camera_file(dir.path());
-    let url = format!("{base}CSC342?name=Browser");
     let (page, session) = if browser_first {
         let page = Page::open(browser, &url, &camera);
         page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
-        let session = Session::start(session_config(&base)).await.unwrap();
+        let session = Session::start(config).await.unwrap();
         (page, session)
     } else {
-        let session = Session::start(session_config(&base)).await.unwrap();
+        let session = Session::start(config).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
         let page = Page::open(browser, &url, &camera);
         (page, session)
@@ -352,25 +398,32 @@ async fn run_scenario(browser: Browser, peerjs: &str, browser_first: bool) {
     }
     drop(page);
     session.leave().await;
-    server.stop().await;
+    if let Running::Serve(server) = running {
+        server.stop().await;
+    }
 }
 
 macro_rules! scenarios {
-    ($($name:ident: $browser:expr, $peerjs:expr, $browser_first:expr;)*) => {$(
+    ($($name:ident: $backend:expr, $browser:expr, $peerjs:expr, $browser_first:expr;)*) => {$(
         #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
         async fn $name() {
             if tools_ready($browser) {
-                scenario($browser, $peerjs, $browser_first).await;
+                scenario($backend, $browser, $peerjs, $browser_first).await;
             }
         }
     )*};
 }
 
+// Every backend sees both browsers, both peerjs versions and both call directions.
 scenarios! {
-    chromium_calls_the_terminal_peerjs_1_3_1: Browser::Chromium, "peerjs-1.3.1", true;
-    the_terminal_calls_chromium_peerjs_1_3_1: Browser::Chromium, "peerjs-1.3.1", false;
-    chromium_calls_the_terminal_peerjs_1_5: Browser::Chromium, "peerjs", true;
-    the_terminal_calls_chromium_peerjs_1_5: Browser::Chromium, "peerjs", false;
-    firefox_calls_the_terminal_peerjs_1_3_1: Browser::Firefox, "peerjs-1.3.1", true;
-    the_terminal_calls_firefox_peerjs_1_5: Browser::Firefox, "peerjs", false;
+    chromium_calls_the_terminal_peerjs_1_3_1: Backend::Serve, Browser::Chromium, "peerjs-1.3.1", true;
+    the_terminal_calls_chromium_peerjs_1_3_1: Backend::Serve, Browser::Chromium, "peerjs-1.3.1", false;
+    chromium_calls_the_terminal_peerjs_1_5: Backend::Serve, Browser::Chromium, "peerjs", true;
+    the_terminal_calls_chromium_peerjs_1_5: Backend::Serve, Browser::Chromium, "peerjs", false;
+    firefox_calls_the_terminal_peerjs_1_3_1: Backend::Serve, Browser::Firefox, "peerjs-1.3.1", true;
+    the_terminal_calls_firefox_peerjs_1_5: Backend::Serve, Browser::Firefox, "peerjs", false;
+    workshop_chromium_calls_the_terminal_peerjs_1_5: Backend::Workshop, Browser::Chromium, "peerjs", true;
+    workshop_terminal_calls_chromium_peerjs_1_3_1: Backend::Workshop, Browser::Chromium, "peerjs-1.3.1", false;
+    workshop_firefox_calls_the_terminal_peerjs_1_5: Backend::Workshop, Browser::Firefox, "peerjs", true;
+    workshop_terminal_calls_firefox_peerjs_1_3_1: Backend::Workshop, Browser::Firefox, "peerjs-1.3.1", false;
 }

@@ -156,9 +156,15 @@ pub struct NodeServer {
 
 impl NodeServer {
     pub fn start(script: &str) -> NodeServer {
+        Self::start_with_env(script, &[])
+    }
+
+    /// Starts `script` with extra environment variables (its header says which it reads).
+    pub fn start_with_env(script: &str, env: &[(&str, &str)]) -> NodeServer {
         use std::io::BufRead;
         let mut child = std::process::Command::new("node")
             .arg(script)
+            .envs(env.iter().copied())
             .current_dir(node_dir())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::null())
