@@ -18,6 +18,42 @@ pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest websocket message accepted from any server.
 pub const MAX_MESSAGE_BYTES: usize = 1 << 20;
 
+/// How long to wait before each reconnect: 500 ms, doubling up to 10 s, back to 500 ms once
+/// a connection works again. Shared by the space and PeerJS clients so that both give a
+/// restarting server the same breathing room.
+#[derive(Debug, Clone)]
+pub struct Backoff {
+    current: Duration,
+}
+
+impl Backoff {
+    pub const FIRST: Duration = Duration::from_millis(500);
+    pub const MAX: Duration = Duration::from_secs(10);
+
+    /// The wait before the next attempt.
+    pub fn current(&self) -> Duration {
+        self.current
+    }
+
+    /// An attempt failed: wait longer next time.
+    pub fn grow(&mut self) {
+        self.current = (self.current * 2).min(Self::MAX);
+    }
+
+    /// A connection worked: start from the shortest wait again.
+    pub fn reset(&mut self) {
+        self.current = Self::FIRST;
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            current: Self::FIRST,
+        }
+    }
+}
+
 pub type WsStream = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
 /// Why a connection or request failed. Messages name the URL and what to check.
@@ -320,5 +356,18 @@ mod tests {
             .is_err()
         );
         assert!(parse_response(close, "u", 2).is_err());
+    }
+
+    #[test]
+    fn backoff_doubles_to_its_cap_and_resets() {
+        let mut b = Backoff::default();
+        let mut waits = Vec::new();
+        for _ in 0..7 {
+            waits.push(b.current().as_millis());
+            b.grow();
+        }
+        assert_eq!(waits, [500, 1000, 2000, 4000, 8000, 10000, 10000]);
+        b.reset();
+        assert_eq!(b.current(), Backoff::FIRST);
     }
 }

@@ -15,7 +15,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use crate::net::{Endpoint, NetError, WsStream, connect_websocket};
+use crate::net::{Backoff, Endpoint, NetError, WsStream, connect_websocket};
 use crate::peerjs::protocol::is_valid_id;
 use crate::server::spaces::is_valid_space;
 
@@ -79,10 +79,6 @@ pub enum SpaceEvent {
     },
 }
 
-/// First retry after a drop, doubled up to [`MAX_BACKOFF`].
-const FIRST_BACKOFF: Duration = Duration::from_millis(500);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
-
 /// Runs the space connection until `cancel` fires or the event receiver is dropped.
 pub async fn run(
     url: SpaceUrl,
@@ -90,7 +86,7 @@ pub async fn run(
     events: mpsc::Sender<SpaceEvent>,
     cancel: CancellationToken,
 ) {
-    let mut backoff = FIRST_BACKOFF;
+    let mut backoff = Backoff::default();
     loop {
         let outcome = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -100,7 +96,7 @@ pub async fn run(
             Ok(Ended::Cancelled) | Ok(Ended::NobodyListens) => return,
             Ok(Ended::Dropped { was_joined, reason }) => {
                 if was_joined {
-                    backoff = FIRST_BACKOFF;
+                    backoff.reset();
                 }
                 reason
             }
@@ -108,16 +104,16 @@ pub async fn run(
         };
         let event = SpaceEvent::Disconnected {
             reason,
-            retry_in: backoff,
+            retry_in: backoff.current(),
         };
         if events.send(event).await.is_err() {
             return;
         }
         tokio::select! {
             _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(backoff) => {}
+            _ = tokio::time::sleep(backoff.current()) => {}
         }
-        backoff = (backoff * 2).min(MAX_BACKOFF);
+        backoff.grow();
     }
 }
 

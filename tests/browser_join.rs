@@ -313,8 +313,7 @@ async fn start_backend(backend: Backend, peerjs: &str) -> (Running, String, Sess
             let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
             options.static_dir = Some(node_dir().join("node_modules"));
             options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
-            options.page.socketio_script =
-                "/static/socket.io-client/dist/socket.io.min.js".into();
+            options.page.socketio_script = "/static/socket.io-client/dist/socket.io.min.js".into();
             let server = start(options).await.unwrap();
             let base = server.url();
             let url = format!("{base}CSC342?name=Browser");

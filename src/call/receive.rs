@@ -6,6 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
+use rtc::media::Sample;
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtp::codec::h264::H264Packet;
@@ -13,6 +14,7 @@ use rtc::rtp::codec::vp8::Vp8Packet;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::codecs::VideoCodec;
+use crate::contain::contain;
 use crate::media::h264::H264Decoder;
 use crate::media::vp8::Vp8Decoder;
 use crate::render::I420Frame;
@@ -156,6 +158,9 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, sink: Fram
 
 /// RTP packets in, decoded frames (or decode errors) out.
 pub struct VideoReceiver {
+    codec: VideoCodec,
+    /// The newest sequence number the builder holds.
+    newest: Option<u16>,
     builder: Builder,
     decoder: Decoder,
 }
@@ -165,37 +170,25 @@ enum Builder {
     Vp8(SampleBuilder<Vp8Packet>),
 }
 
-enum Decoder {
-    H264(Option<H264Decoder>),
-    // Boxed: the VP8 decoder's state is large.
-    Vp8(Option<Box<Vp8Decoder>>),
-}
-
-impl VideoReceiver {
-    pub fn new(codec: VideoCodec) -> Self {
+impl Builder {
+    fn new(codec: VideoCodec) -> Self {
         match codec {
-            VideoCodec::H264 => Self {
-                builder: Builder::H264(
-                    SampleBuilder::new(REORDER_PACKETS, H264Packet::default(), 90_000)
-                        .with_max_time_delay(MAX_DELAY),
-                ),
-                decoder: Decoder::H264(H264Decoder::new().ok()),
-            },
-            VideoCodec::Vp8 => Self {
-                builder: Builder::Vp8(
-                    SampleBuilder::new(REORDER_PACKETS, Vp8Packet::default(), 90_000)
-                        .with_max_time_delay(MAX_DELAY),
-                ),
-                decoder: Decoder::Vp8(Vp8Decoder::new().ok().map(Box::new)),
-            },
+            VideoCodec::H264 => Builder::H264(
+                SampleBuilder::new(REORDER_PACKETS, H264Packet::default(), 90_000)
+                    .with_max_time_delay(MAX_DELAY),
+            ),
+            VideoCodec::Vp8 => Builder::Vp8(
+                SampleBuilder::new(REORDER_PACKETS, Vp8Packet::default(), 90_000)
+                    .with_max_time_delay(MAX_DELAY),
+            ),
         }
     }
 
-    /// Adds one RTP packet; returns what the frames it completed decoded to.
-    pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<I420Frame, String>> {
+    /// Adds a packet and takes out every frame it completed.
+    fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Sample> {
         let now = Instant::now();
         let mut samples = Vec::new();
-        match &mut self.builder {
+        match self {
             Builder::H264(b) => {
                 b.push(now, packet);
                 while let Some(s) = b.pop(now) {
@@ -209,7 +202,61 @@ impl VideoReceiver {
                 }
             }
         }
+        samples
+    }
+}
+
+enum Decoder {
+    H264(Option<H264Decoder>),
+    // Boxed: the VP8 decoder's state is large.
+    Vp8(Option<Box<Vp8Decoder>>),
+}
+
+impl VideoReceiver {
+    pub fn new(codec: VideoCodec) -> Self {
+        let decoder = match codec {
+            VideoCodec::H264 => Decoder::H264(H264Decoder::new().ok()),
+            VideoCodec::Vp8 => Decoder::Vp8(Vp8Decoder::new().ok().map(Box::new)),
+        };
+        Self {
+            codec,
+            newest: None,
+            builder: Builder::new(codec),
+            decoder,
+        }
+    }
+
+    /// Adds one RTP packet; returns what the frames it completed decoded to.
+    pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<I420Frame, String>> {
+        // The depacketizers index into payloads they have not checked (seen: an H.264
+        // STAP-A that claims more than it carries; sequence arithmetic that overflows), so
+        // a hostile packet must cost only the frames being assembled, not the call.
         let mut out = Vec::new();
+        // The sample builder scans every slot between its oldest and newest packet, per
+        // packet: a sequence number far from the others would cost seconds of CPU. Such a
+        // jump means a restarted (or hostile) stream anyway, so start afresh.
+        let seq = packet.header.sequence_number;
+        if let Some(newest) = self.newest {
+            let ahead = seq.wrapping_sub(newest) as i16;
+            if ahead.unsigned_abs() > REORDER_PACKETS {
+                self.builder = Builder::new(self.codec);
+                self.newest = None;
+                out.push(Err(format!("sequence jumped by {ahead}")));
+            }
+        }
+        if self.newest.is_none_or(|n| (seq.wrapping_sub(n) as i16) > 0) {
+            self.newest = Some(seq);
+        }
+        let builder = &mut self.builder;
+        let samples = match contain(|| builder.push(packet)) {
+            Ok(samples) => samples,
+            Err(panic) => {
+                self.builder = Builder::new(self.codec);
+                self.newest = None;
+                out.push(Err(format!("depacketizer refused a packet: {panic}")));
+                return out;
+            }
+        };
         for sample in samples {
             if sample.prev_dropped_packets > 0 {
                 out.push(Err(format!("{} packets lost", sample.prev_dropped_packets)));

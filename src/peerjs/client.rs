@@ -13,7 +13,7 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
 use super::protocol::{DEFAULT_KEY, is_valid_id};
-use crate::net::{Endpoint, NetError, WsStream, connect_websocket, http_get};
+use crate::net::{Backoff, Endpoint, NetError, WsStream, connect_websocket, http_get};
 
 /// The public PeerJS server the workshop page uses when no host is given.
 pub const CLOUD_SERVER: &str = "https://0.peerjs.com/";
@@ -445,7 +445,7 @@ async fn keep_connected(
     events: mpsc::Sender<SignalEvent>,
     cancel: CancellationToken,
 ) {
-    let mut backoff = Duration::from_millis(500);
+    let mut backoff = Backoff::default();
     loop {
         let reason = pump(&mut ws, &mut commands, &events, &cancel).await;
         let Some(reason) = reason else {
@@ -455,21 +455,21 @@ async fn keep_connected(
         loop {
             let event = SignalEvent::Disconnected {
                 reason: reason.clone(),
-                retry_in: backoff,
+                retry_in: backoff.current(),
             };
             if events.send(event).await.is_err() {
                 return;
             }
             tokio::select! {
                 _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(backoff) => {}
+                _ = tokio::time::sleep(backoff.current()) => {}
             }
-            backoff = (backoff * 2).min(Duration::from_secs(10));
+            backoff.grow();
             // A reconnect with the same token takes the id back; the server sends no OPEN.
             match open_socket(&server, &id, &token, false).await {
                 Ok(new) => {
                     ws = new;
-                    backoff = Duration::from_millis(500);
+                    backoff.reset();
                     let _ = events.send(SignalEvent::Open { id: id.clone() }).await;
                     break;
                 }
