@@ -114,12 +114,15 @@ fn history(frame: &mut Frame, area: Rect, state: &MonitorState) {
                 ChangeKind::Join => ("+", "joined", Color::Green),
                 ChangeKind::Leave => ("-", "left", Color::Red),
             };
+            // The count goes before the name, so a narrow screen cuts the name, not it.
             Line::from(vec![
-                Span::styled(format!("{} ", c.time.clock()), Style::new().fg(Color::Gray)),
+                Span::styled(
+                    format!("{} {:>3} here ", c.time.clock(), c.count),
+                    Style::new().fg(Color::Gray),
+                ),
                 Span::styled(format!("{sign} "), Style::new().fg(colour)),
                 Span::raw(label(&c.peer, c.name.as_deref())),
-                Span::raw(format!(" {verb} ")),
-                Span::styled(format!("({} here)", c.count), Style::new().fg(Color::Gray)),
+                Span::raw(format!(" {verb}")),
             ])
         })
         .collect();
@@ -168,8 +171,8 @@ mod tests {
             },
             at(5),
         );
+        r.apply(Input::Connected("carl".into()), at(7));
         r.apply(Input::Connected("bob-peer-id".into()), at(9));
-        r.apply(Input::Connected("carl".into()), at(12));
         r.apply(Input::Disconnected("carl".into()), at(20));
         r
     }
@@ -191,20 +194,20 @@ mod tests {
                 "in space",
                 "carl",
                 "left",
-                "+ Ada was here (1 here)",
-                "+ bob-peer-id joined (2 here)",
-                "11:30:20 - carl left (2 here)",
+                "11:30:05   1 here + Ada was here",
+                "11:30:07   2 here + carl joined",
+                "11:30:09   3 here + bob-peer-id joined",
+                "11:30:20   2 here - carl left",
                 "q quit",
             ] {
                 assert!(text.contains(want), "{w}x{h}: no {want:?} in\n{text}");
             }
-            // Present members above the one who left.
-            let row = |who: &str| {
-                text.lines()
-                    .position(|l| l.contains(who) && !l.contains('+'))
-            };
-            assert!(row("bob-peer-id") < row("carl"), "{text}");
         }
+        // Stacked (narrow): the table comes first, present members above the one who left.
+        let text = screen(&s, 80, 30);
+        let row = |who: &str| text.lines().position(|l| l.contains(who)).unwrap();
+        assert!(row("Ada") < row("bob-peer-id"), "{text}");
+        assert!(row("bob-peer-id") < row("carl"), "{text}");
     }
 
     #[test]
@@ -235,7 +238,7 @@ mod tests {
             r.apply(Input::Connected(format!("p{i}")), at(i));
         }
         let text = screen(&state(r.clone()), 100, 12);
-        assert!(text.contains("+ p49 joined (50 here)"), "{text}");
+        assert!(text.contains(" 50 here + p49 joined"), "{text}");
         assert!(!text.contains("+ p0 joined"), "{text}");
         for (w, h) in [(1, 1), (10, 3), (20, 5)] {
             screen(&state(r.clone()), w, h);
