@@ -188,6 +188,26 @@ async fn bots_come_and_go(space_url: &str, peer_server: &str) {
         2,
         false,
     );
+    // Bob sees Ada, who calls him, and no tile for the monitor, which never will.
+    eventually("Ada's call reached Bob", Duration::from_secs(10), || {
+        bob.shared
+            .state()
+            .participants
+            .iter()
+            .any(|p| p.peer_id == ada.our_id)
+    })
+    .await;
+    let tiles: Vec<String> = bob
+        .shared
+        .state()
+        .participants
+        .iter()
+        .map(|p| p.peer_id.clone())
+        .collect();
+    assert!(
+        !tiles.contains(&monitor.id),
+        "a tile for the monitor: {tiles:?}"
+    );
     let bob_id = bob.our_id.clone();
     bob.leave().await;
     assert_change(
