@@ -142,9 +142,12 @@ impl Runner {
     /// Feeds the roster; false when the consumer of changes has gone.
     async fn apply(&mut self, input: Input) -> bool {
         let mut changes = Vec::new();
+        // A tick changes the roster only when it releases a join; anything else may
+        // change a name or a state without a join or leave.
+        let tick = input == Input::Tick;
         self.state.send_if_modified(|s| {
             changes = s.roster.apply(input, Utc::now());
-            !changes.is_empty()
+            !tick || !changes.is_empty()
         });
         if let Some(tx) = &self.changes {
             for change in changes {
