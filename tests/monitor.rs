@@ -384,3 +384,18 @@ browser_tests! {
     our_page_shows_no_tile_for_the_monitor_peerjs_1_5: serve_page_scenario("peerjs");
     the_workshop_page_shows_no_video_for_the_monitor: workshop_page_scenario();
 }
+
+#[test]
+fn a_bad_space_url_is_a_one_line_error() {
+    let out = Command::new(env!("CARGO_BIN_EXE_packspaces"))
+        .args(["monitor", "--json", "http://127.0.0.1:9/a/b"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(out.stdout.is_empty(), "stdout holds only events");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.starts_with("packspaces: ") && err.contains("space name") && err.lines().count() == 1,
+        "{err}"
+    );
+}
