@@ -43,13 +43,23 @@ pub enum Command {
     /// Run a headless participant that sends a test card in its own colours (for demos and
     /// tests). Prints who comes and goes; stop with Ctrl-C.
     Bot(BotArgs),
+
+    /// Watch a space without taking part: who is there (name or peer id, when they joined,
+    /// whether they called us) and a timeline of joins and leaves with counts.
+    ///
+    /// Signaling only: it sends no media and asks for none, so browsers show no video for
+    /// it. Members call every newcomer, which is how it learns who was there first (with
+    /// their names, when their call carries one); it declines each call. Keys: q quits.
+    /// With --json, one JSON line per join or leave goes to stdout instead of the screen.
+    Monitor(MonitorArgs),
 }
 
 /// The workshop page's STUN server, the default for `--ice-server`.
 pub const WORKSHOP_STUN: &str = "stun:stun.l.google.com:19302";
 
+/// Where a space is: its classroom backend and PeerJS server (`join`, `bot`, `monitor`).
 #[derive(Debug, Clone, Args)]
-pub struct JoinArgs {
+pub struct SpaceArgs {
     /// The classroom backend; its path picks the space, e.g. http://localhost:3000/CSC342
     /// (no path: the workshop's single space).
     #[arg(default_value = "http://localhost:3000/")]
@@ -63,6 +73,12 @@ pub struct JoinArgs {
     /// The PeerJS API key.
     #[arg(long, value_name = "KEY", default_value = "peerjs")]
     pub peer_key: String,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub space: SpaceArgs,
 
     /// STUN/TURN server for calls, repeatable; `none` for none [default: the workshop's
     /// stun:stun.l.google.com:19302].
@@ -118,6 +134,18 @@ pub struct BotArgs {
     /// Which of the built-in colour schemes its test card uses (0-5).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..6))]
     pub palette: u8,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct MonitorArgs {
+    #[command(flatten)]
+    pub space: SpaceArgs,
+
+    /// No screen: write one JSON line per join or leave to stdout, e.g.
+    /// {"event":"join","peer":"…","name":"Ada","time":"2025-11-27T11:30:05.123Z","count":2,"already":false}
+    /// (name is null when unknown; already: they were there before us). Stop with Ctrl-C.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -4,21 +4,16 @@
 
 use std::io::{self, Stdout};
 use std::path::PathBuf;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use crossterm::event::{self, Event};
+use crossterm::event::Event;
 use ratatui::Terminal;
 use ratatui::backend::CrosstermBackend;
-use tokio::sync::mpsc;
 
 use crate::render::I420Frame;
 use crate::session::{Session, SessionConfig};
-use crate::terminal::TerminalGuard;
+use crate::terminal::{Screen, TerminalGuard};
 use crate::ui::{Action, Effect, action_for_key, view};
-
-/// Redraws at most this often.
-const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
 /// Joins and runs the UI until the user quits. Stray stderr output goes to `log_sink`
 /// (the log file) or nowhere.
@@ -29,22 +24,7 @@ pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Re
         .with_context(|| format!("cannot join {space}"))?;
     let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
     // C libraries (OpenH264, later ALSA) print to stderr; keep that off the UI's screen.
-    let quiet = log_sink
-        .as_ref()
-        .and_then(|path| {
-            std::fs::OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(path)
-                .ok()
-        })
-        .or_else(|| {
-            std::fs::OpenOptions::new()
-                .write(true)
-                .open("/dev/null")
-                .ok()
-        })
-        .and_then(|file| gag::Redirect::stderr(file).ok());
+    let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let result = ui_loop(&session).await;
     drop(quiet);
     drop(guard);
@@ -53,29 +33,11 @@ pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Re
 }
 
 async fn ui_loop(session: &Session) -> anyhow::Result<()> {
-    let mut terminal = Terminal::new(CrosstermBackend::new(io::stdout()))?;
-    let (keys_tx, mut keys) = mpsc::channel(64);
-    // Terminal input blocks, so it has its own thread; it ends when the channel closes.
-    std::thread::Builder::new()
-        .name("packspaces-input".into())
-        .spawn(move || {
-            while !keys_tx.is_closed() {
-                match event::poll(Duration::from_millis(100)) {
-                    Ok(true) => match event::read() {
-                        Ok(e) => {
-                            if keys_tx.blocking_send(e).is_err() {
-                                return;
-                            }
-                        }
-                        Err(_) => return,
-                    },
-                    Ok(false) => {}
-                    Err(_) => return,
-                }
-            }
-        })?;
-    let mut ticks = tokio::time::interval(FRAME_INTERVAL);
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    let Screen {
+        mut terminal,
+        input: mut keys,
+        mut ticks,
+    } = Screen::open()?;
     let mut dirty = true;
     loop {
         tokio::select! {

@@ -10,6 +10,7 @@ pub mod contain;
 pub mod join;
 pub mod logging;
 pub mod media;
+pub mod monitor;
 pub mod net;
 pub mod peerjs;
 pub mod play;

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 use clap::Parser;
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
-use packspaces::cli::{JoinArgs, ServeArgs, WORKSHOP_STUN};
+use packspaces::cli::{JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
+use packspaces::monitor::{self, MonitorConfig};
 use packspaces::peerjs::client::{CLOUD_SERVER, PeerServerUrl};
 use packspaces::server::{self, ServeOptions};
 use packspaces::session::{CardSpec, SessionConfig};
@@ -27,6 +28,7 @@ fn main() -> ExitCode {
             .and_then(|config| run_async(packspaces::join::run(config, log_file))),
         Command::Bot(args) => session_config(&args.join, Some(args.palette), false)
             .and_then(|config| run_async(packspaces::bot::run(config))),
+        Command::Monitor(args) => run_monitor(&args, log_file),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,17 +62,33 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
     options
 }
 
+/// The space and PeerJS server URLs, checked.
+fn space_urls(args: &SpaceArgs) -> anyhow::Result<(SpaceUrl, PeerServerUrl)> {
+    let space = SpaceUrl::parse(&args.url)?;
+    let peer_server = PeerServerUrl::parse(
+        args.peer_server.as_deref().unwrap_or(CLOUD_SERVER),
+        Some(&args.peer_key),
+    )?;
+    Ok((space, peer_server))
+}
+
+fn run_monitor(args: &MonitorArgs, log_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
+    let (space, peer_server) = space_urls(&args.space)?;
+    let config = MonitorConfig { space, peer_server };
+    if args.json {
+        run_async(monitor::json::run(config))
+    } else {
+        run_async(monitor::tui::run(config, log_file))
+    }
+}
+
 /// Turns `join`/`bot` arguments into a session configuration, checking the URLs.
 fn session_config(
     args: &JoinArgs,
     palette: Option<u8>,
     self_view: bool,
 ) -> anyhow::Result<SessionConfig> {
-    let space = SpaceUrl::parse(&args.url)?;
-    let peer_server = PeerServerUrl::parse(
-        args.peer_server.as_deref().unwrap_or(CLOUD_SERVER),
-        Some(&args.peer_key),
-    )?;
+    let (space, peer_server) = space_urls(&args.space)?;
     let ice_servers = match args.ice_servers.as_slice() {
         [] => vec![WORKSHOP_STUN.to_string()],
         [none] if none == "none" => Vec::new(),

@@ -335,14 +335,11 @@ impl Runner {
                 self.hang_up(&peer).await;
                 self.update(|s| s.remove(&peer));
             }
+            // Members call us, and their tile comes with the call. One that never calls (a
+            // `packspaces monitor` takes no calls and places none) must leave no tile
+            // stuck at "connecting".
             SpaceEvent::Members(peers) => {
-                // They call us; show them as connecting meanwhile.
-                let ours = self.our_id.clone();
-                self.update(|s| {
-                    for peer in peers.iter().filter(|p| **p != ours) {
-                        s.upsert(peer);
-                    }
-                });
+                tracing::debug!("space: {} members before us", peers.len());
             }
             SpaceEvent::Refused(message) => {
                 self.update(|s| s.notify(&format!("space server: {message}")))

@@ -7,25 +7,20 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::{IpAddr, Ipv4Addr};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-use common::{BLUE, GREEN, RED, WHITE, node_dir, quadrants};
+use common::page::Page;
+use common::{BLUE, GREEN, RED, WHITE, quadrants};
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
 use packspaces::render::Rgb;
-use packspaces::server::{ServeOptions, start};
 use packspaces::session::{CardSpec, Session, SessionConfig};
 use packspaces::ui::{TileState, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-use serde_json::Value;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Browser {
@@ -68,73 +63,6 @@ fn camera_file(dir: &Path) -> PathBuf {
     let path = dir.join("camera.y4m");
     std::fs::write(&path, data).unwrap();
     path
-}
-
-/// The Chromium page, and its JSON lines.
-struct Page {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-}
-
-impl Page {
-    fn open(browser: Browser, url: &str, camera: &Path) -> Page {
-        let mut child = Command::new("node")
-            .arg(browser.driver().0)
-            .arg(url)
-            .arg(camera)
-            .current_dir(node_dir())
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (tx, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if let Ok(v) = serde_json::from_str::<Value>(&line) {
-                    let _ = tx.send(v);
-                }
-            }
-        });
-        Page { child, lines }
-    }
-
-    /// Waits for a line matching `pred`.
-    fn wait(&self, what: &str, within: Duration, mut pred: impl FnMut(&Value) -> bool) -> Value {
-        let deadline = Instant::now() + within;
-        let mut last = Value::Null;
-        while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-            match self.lines.recv_timeout(left) {
-                Ok(v) => {
-                    assert_ne!(v["event"], "pageerror", "page error: {v}");
-                    if pred(&v) {
-                        return v;
-                    }
-                    last = v;
-                }
-                Err(_) => break,
-            }
-        }
-        panic!("page: no {what} within {within:?}; last line {last}");
-    }
-}
-
-impl Drop for Page {
-    fn drop(&mut self) {
-        if let Some(mut stdin) = self.child.stdin.take() {
-            let _ = stdin.flush();
-        }
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 fn session_config(base: &str) -> SessionConfig {
@@ -310,11 +238,7 @@ enum Running {
 async fn start_backend(backend: Backend, peerjs: &str) -> (Running, String, SessionConfig) {
     match backend {
         Backend::Serve => {
-            let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-            options.static_dir = Some(node_dir().join("node_modules"));
-            options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
-            options.page.socketio_script = "/static/socket.io-client/dist/socket.io.min.js".into();
-            let server = start(options).await.unwrap();
+            let server = common::serve_with_page_libraries(peerjs).await;
             let base = server.url();
             let url = format!("{base}CSC342?name=Browser");
             (Running::Serve(server), url, session_config(&base))
@@ -362,14 +286,14 @@ async fn run_scenario(backend: Backend, browser: Browser, peerjs: &str, browser_
     let dir = tempfile::tempdir().unwrap();
     let camera = camera_file(dir.path());
     let (page, session) = if browser_first {
-        let page = Page::open(browser, &url, &camera);
+        let page = Page::open(browser.driver().0, &url, Some(&camera));
         page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
         let session = Session::start(config).await.unwrap();
         (page, session)
     } else {
         let session = Session::start(config).await.unwrap();
         tokio::time::sleep(Duration::from_millis(300)).await;
-        let page = Page::open(browser, &url, &camera);
+        let page = Page::open(browser.driver().0, &url, Some(&camera));
         (page, session)
     };
     match browser {

@@ -7,7 +7,7 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::{KEYS, Participant, State, TileState, layout};
+use super::{KEYS, Link, Participant, State, TileState, layout};
 use crate::render::VideoFrame;
 use crate::render::frame::I420Frame;
 
@@ -16,13 +16,14 @@ const LIST_MIN_WIDTH: u16 = 70;
 const LIST_WIDTH: u16 = 30;
 
 pub fn render(frame: &mut Frame, state: &State) {
-    let [top, middle, bottom] = Layout::vertical([
-        Constraint::Length(1),
-        Constraint::Min(1),
-        Constraint::Length(1),
-    ])
-    .areas(frame.area());
-    status_bar(frame, top, state);
+    let [top, middle, bottom] = bars(frame.area());
+    let you = match (&state.our_name, &state.our_id) {
+        (Some(n), Some(id)) => format!("{n} ({})", short(id)),
+        (None, Some(id)) => short(id).to_string(),
+        (_, None) => "registering…".to_string(),
+    };
+    let links = [&state.space_link, &state.peer_link];
+    status_bar(frame, top, "packspaces", &state.space_label, &you, links);
     let (videos, list) = if middle.width >= LIST_MIN_WIDTH {
         let [v, l] =
             Layout::horizontal([Constraint::Min(1), Constraint::Length(LIST_WIDTH)]).areas(middle);
@@ -34,29 +35,47 @@ pub fn render(frame: &mut Frame, state: &State) {
     if let Some(list) = list {
         participant_list(frame, list, state);
     }
-    bottom_bar(frame, bottom, state);
+    let keys = " Tab select · Enter zoom · s save · ? help · q quit";
+    bottom_bar(frame, bottom, state.notice.as_deref(), keys);
     if state.show_help {
         help(frame, middle);
     }
 }
 
-fn status_bar(frame: &mut Frame, area: Rect, state: &State) {
+/// The screen's rows: a status bar, the middle, and a bottom bar.
+pub fn bars(area: Rect) -> [Rect; 3] {
+    Layout::vertical([
+        Constraint::Length(1),
+        Constraint::Min(1),
+        Constraint::Length(1),
+    ])
+    .areas(area)
+}
+
+/// The top bar: the command, the space, who we are, and the space and PeerServer
+/// connections. `space_label` and `you` must already be safe for the terminal.
+pub fn status_bar(
+    frame: &mut Frame,
+    area: Rect,
+    command: &str,
+    space_label: &str,
+    you: &str,
+    [space, peers]: [&Link; 2],
+) {
     let dim = Style::new().fg(Color::Gray);
-    let you = match (&state.our_name, &state.our_id) {
-        (Some(n), Some(id)) => format!("{n} ({})", short(id)),
-        (None, Some(id)) => short(id).to_string(),
-        (_, None) => "registering…".to_string(),
-    };
     let line = Line::from(vec![
-        Span::styled(" packspaces ", Style::new().add_modifier(Modifier::BOLD)),
+        Span::styled(
+            format!(" {command} "),
+            Style::new().add_modifier(Modifier::BOLD),
+        ),
         Span::styled("│ ", dim),
-        Span::raw(state.space_label.clone()),
+        Span::raw(space_label.to_string()),
         Span::styled(" │ you: ", dim),
-        Span::raw(you),
+        Span::raw(you.to_string()),
         Span::styled(" │ space: ", dim),
-        Span::raw(state.space_link.label()),
+        Span::raw(space.label()),
         Span::styled(" │ peers: ", dim),
-        Span::raw(state.peer_link.label()),
+        Span::raw(peers.label()),
     ]);
     frame.render_widget(
         Paragraph::new(line).style(Style::new().bg(Color::Indexed(236))),
@@ -64,13 +83,10 @@ fn status_bar(frame: &mut Frame, area: Rect, state: &State) {
     );
 }
 
-fn bottom_bar(frame: &mut Frame, area: Rect, state: &State) {
-    let text = match &state.notice {
-        Some(n) => n.clone(),
-        None => " Tab select · Enter zoom · s save · ? help · q quit".to_string(),
-    };
+/// The bottom line: the latest notice (already safe for the terminal), else the keys.
+pub fn bottom_bar(frame: &mut Frame, area: Rect, notice: Option<&str>, keys: &str) {
     frame.render_widget(
-        Paragraph::new(text).style(Style::new().fg(Color::Gray)),
+        Paragraph::new(notice.unwrap_or(keys).to_string()).style(Style::new().fg(Color::Gray)),
         area,
     );
 }
@@ -232,7 +248,8 @@ fn help(frame: &mut Frame, area: Rect) {
     );
 }
 
-fn short(id: &str) -> &str {
+/// The first 8 characters of an id.
+pub fn short(id: &str) -> &str {
     id.char_indices()
         .nth(8)
         .map(|(i, _)| &id[..i])

@@ -2,6 +2,8 @@
 //! of it should look like in every colour mode, and reading colours back off a screen.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod page;
+
 use packspaces::render::{ColorMode, I420Frame, Rgb};
 
 pub const RED: Rgb = Rgb::new(255, 0, 0);
@@ -148,6 +150,17 @@ pub fn node_tools_ready(package: &str, executables: &[&str]) -> bool {
     false
 }
 
+/// `packspaces serve` on a free loopback port whose page loads `peerjs` (a package folder
+/// in tests/node/node_modules, e.g. `peerjs-1.3.1`) and socket.io from node_modules.
+pub async fn serve_with_page_libraries(peerjs: &str) -> packspaces::server::RunningServer {
+    use std::net::{IpAddr, Ipv4Addr};
+    let mut options = packspaces::server::ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    options.static_dir = Some(node_dir().join("node_modules"));
+    options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
+    options.page.socketio_script = "/static/socket.io-client/dist/socket.io.min.js".into();
+    packspaces::server::start(options).await.unwrap()
+}
+
 /// A server script from tests/node that prints `listening on URL` first; stopped on drop.
 pub struct NodeServer {
     child: std::process::Child,
@@ -199,13 +212,23 @@ pub fn loopback_session(
     card: Option<packspaces::session::CardSpec>,
     codecs: &[packspaces::call::VideoCodec],
 ) -> packspaces::session::SessionConfig {
+    let space_url = format!("{base}{space}");
+    let peer_server = format!("{base}peerjs");
+    loopback_session_at(&space_url, &peer_server, name, card, codecs)
+}
+
+/// [`loopback_session`] on any backend: the space at `space_url`, the PeerServer at
+/// `peer_server` (e.g. the workshop backend and npm `peer`).
+pub fn loopback_session_at(
+    space_url: &str,
+    peer_server: &str,
+    name: &str,
+    card: Option<packspaces::session::CardSpec>,
+    codecs: &[packspaces::call::VideoCodec],
+) -> packspaces::session::SessionConfig {
     packspaces::session::SessionConfig {
-        space: packspaces::space::SpaceUrl::parse(&format!("{base}{space}")).unwrap(),
-        peer_server: packspaces::peerjs::client::PeerServerUrl::parse(
-            &format!("{base}peerjs"),
-            None,
-        )
-        .unwrap(),
+        space: packspaces::space::SpaceUrl::parse(space_url).unwrap(),
+        peer_server: packspaces::peerjs::client::PeerServerUrl::parse(peer_server, None).unwrap(),
         name: Some(name.to_string()),
         call: packspaces::call::CallConfig {
             udp_addr: "127.0.0.1:0".into(),

@@ -102,11 +102,19 @@ export function remoteTiles() {
   });
 }
 
+/** Runs in a page: every <video> element (the workshop page has no tiles), by id. */
+export function videoElements() {
+  return [...document.querySelectorAll("video")].map((v) => ({ id: v.id, width: v.videoWidth }));
+}
+
 /**
  * The command-line side of browser-peer.mjs and firefox-peer.mjs, for Rust tests: opens
  * `url` in `page` (Playwright or Puppeteer), prints {"event":"ready","peerId":…} once it
- * joined, then every 500 ms {"event":"remotes","remotes":[…]}; closes `browser` and exits
- * when stdin closes, or after 90 s.
+ * joined, then every 500 ms {"event":"remotes","remotes":[…],"videos":[…],"status":…}
+ * (status: window.packspaces.status, our page's status line); also
+ * {"event":"pageerror",…} for uncaught errors and {"event":"console","level":…,"text":…}
+ * for console errors and warnings. Closes `browser` and exits when stdin closes, or
+ * after 90 s.
  */
 export async function reportPage(browser, page, url) {
   let stopping = false;
@@ -121,14 +129,23 @@ export async function reportPage(browser, page, url) {
   process.stdin.resume();
   setTimeout(stop, 90000);
   page.on("pageerror", (e) => console.log(JSON.stringify({ event: "pageerror", error: String(e) })));
+  page.on("console", (m) => {
+    // Playwright says "warning", Puppeteer "warn".
+    const level = m.type();
+    if (["error", "warning", "warn"].includes(level)) {
+      console.log(JSON.stringify({ event: "console", level, text: m.text() }));
+    }
+  });
   await page.goto(url);
   const peerId = await waitFor(() => page.evaluate(() => window.packspaces && window.packspaces.peerId), 20000, "the page to join");
   console.log(JSON.stringify({ event: "ready", peerId }));
   while (!stopping) {
     // The browser may close under a pending evaluate when we are told to stop.
     const remotes = await page.evaluate(remoteTiles).catch(() => null);
-    if (remotes === null) break;
-    console.log(JSON.stringify({ event: "remotes", remotes }));
+    const videos = await page.evaluate(videoElements).catch(() => null);
+    const status = await page.evaluate(() => window.packspaces.status || null).catch(() => null);
+    if (remotes === null || videos === null) break;
+    console.log(JSON.stringify({ event: "remotes", remotes, videos, status }));
     await sleep(500);
   }
 }
