@@ -40,6 +40,13 @@ pub enum Command {
     /// workshop's flow). Keys: Tab/arrows select, Enter zooms, s saves a frame, ? help, q leaves.
     Join(JoinArgs),
 
+    /// A class demo in one command, no network needed: a local server, a few bots with
+    /// their own test cards, and you in the same space.
+    ///
+    /// The status bar shows the address browsers on this machine can open to join. Keys:
+    /// Tab/arrows select, Enter or f zooms, Esc back to the grid, ? help, q quits.
+    Demo(DemoArgs),
+
     /// Run a headless participant that sends a test card in its own colours (for demos and
     /// tests). Prints who comes and goes; stop with Ctrl-C.
     Bot(BotArgs),
@@ -137,6 +144,34 @@ pub struct BotArgs {
 }
 
 #[derive(Debug, Clone, Args)]
+pub struct DemoArgs {
+    /// How many bots join (0-8).
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u8).range(0..=8))]
+    pub bots: u8,
+
+    /// The space's name (its URL path).
+    #[arg(long, default_value = "demo")]
+    pub space: String,
+
+    /// Port for the demo's server [default: a free one].
+    #[arg(long, default_value_t = 0)]
+    pub port: u16,
+
+    /// Address for the demo's server; 0.0.0.0 lets other machines' browsers in (they need
+    /// this machine's address in the URL).
+    #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
+    pub bind: std::net::IpAddr,
+
+    /// Your name, on your tile.
+    #[arg(long, default_value = "Presenter")]
+    pub name: String,
+
+    /// Colours to use.
+    #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
+    pub color: ColorChoice,
+}
+
+#[derive(Debug, Clone, Args)]
 pub struct MonitorArgs {
     #[command(flatten)]
     pub space: SpaceArgs,
@@ -158,16 +193,17 @@ pub struct ServeArgs {
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub bind: std::net::IpAddr,
 
-    /// Where the page loads peerjs from [default: unpkg, peerjs 1.3.1 as in the workshop].
+    /// Where the page loads peerjs from [default: the bundled peerjs 1.3.1, as in the
+    /// workshop, served at /vendor/].
     #[arg(long, value_name = "URL")]
     pub peerjs_script: Option<String>,
 
-    /// Where the page loads the socket.io client from [default: the socket.io CDN, 4.0.0].
+    /// Where the page loads the socket.io client from [default: the bundled 4.8.4].
     #[arg(long, value_name = "URL")]
     pub socketio_script: Option<String>,
 
-    /// Serve the files of this directory under /static/ (e.g. an npm node_modules, so that
-    /// the page works offline with --peerjs-script /static/peerjs/dist/peerjs.min.js).
+    /// Serve the files of this directory under /static/ (e.g. an npm node_modules, to try
+    /// another peerjs with --peerjs-script /static/peerjs/dist/peerjs.min.js).
     #[arg(long, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
 

@@ -22,13 +22,20 @@ pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Re
     let session = Session::start(config)
         .await
         .with_context(|| format!("cannot join {space}"))?;
+    let result = run_ui(&session, log_sink).await;
+    session.leave().await;
+    result
+}
+
+/// Runs the full-screen UI of a started session until the user quits; the terminal is
+/// restored however it ends. (Also the demo's screen.)
+pub async fn run_ui(session: &Session, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
     let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
     // C libraries (OpenH264, later ALSA) print to stderr; keep that off the UI's screen.
     let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
-    let result = ui_loop(&session).await;
+    let result = ui_loop(session).await;
     drop(quiet);
     drop(guard);
-    session.leave().await;
     result
 }
 

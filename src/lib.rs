@@ -7,6 +7,7 @@ pub mod bot;
 pub mod call;
 pub mod cli;
 pub mod contain;
+pub mod demo;
 pub mod join;
 pub mod logging;
 pub mod media;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use clap::Parser;
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
-use packspaces::cli::{JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
+use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
 use packspaces::monitor::{self, MonitorConfig};
 use packspaces::peerjs::client::{CLOUD_SERVER, PeerServerUrl};
 use packspaces::server::{self, ServeOptions};
@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Bot(args) => session_config(&args.join, Some(args.palette), false)
             .and_then(|config| run_async(packspaces::bot::run(config))),
         Command::Monitor(args) => run_monitor(&args, log_file),
+        Command::Demo(args) => run_async(packspaces::demo::run(demo_config(&args), log_file)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -60,6 +61,17 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
     options.page.ice_servers = args.ice_servers;
     options.static_dir = args.static_dir;
     options
+}
+
+fn demo_config(args: &DemoArgs) -> packspaces::demo::DemoConfig {
+    packspaces::demo::DemoConfig {
+        bots: usize::from(args.bots),
+        space: args.space.clone(),
+        listen: std::net::SocketAddr::new(args.bind, args.port),
+        name: args.name.clone(),
+        color: args.color.resolve(),
+        ..Default::default()
+    }
 }
 
 /// The space and PeerJS server URLs, checked.

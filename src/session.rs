@@ -14,7 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::{self, CallConfig, CallContext, CallEvent, CallHandle, FrameSink, VideoSource};
-use crate::media::testcard::{Palette, TestCard};
+use crate::media::testcard::{Motion, Palette, TestCard};
 use crate::peerjs::client::{IceCandidate, PeerClient, PeerServerUrl, RegisterError, SignalEvent};
 use crate::render::ColorMode;
 use crate::space::{self, SpaceEvent, SpaceUrl};
@@ -27,6 +27,7 @@ pub struct CardSpec {
     pub height: u32,
     pub fps: u32,
     pub palette: Palette,
+    pub motion: Motion,
 }
 
 impl Default for CardSpec {
@@ -36,6 +37,7 @@ impl Default for CardSpec {
             height: 240,
             fps: 15,
             palette: crate::media::testcard::PALETTES[2],
+            motion: Motion::default(),
         }
     }
 }
@@ -128,7 +130,8 @@ impl Session {
                     spec.height,
                     config.name.as_deref().unwrap_or("packspaces"),
                     spec.palette,
-                );
+                )
+                .with_motion(spec.motion);
                 let preview: Option<call::send::Preview> = config.self_view.then(|| {
                     let shared = shared.clone();
                     Arc::new(move |frame| shared.update(|s| s.self_view = Some(frame)))

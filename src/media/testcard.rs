@@ -41,6 +41,21 @@ pub const PALETTES: [Palette; 6] = [
     },
 ];
 
+/// How the card's square moves, so that side-by-side cards differ in more than colour.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Motion {
+    /// Left and right across the middle.
+    #[default]
+    Across,
+    /// Up and down the middle, above the clock band.
+    UpDown,
+    /// Round a circle.
+    Orbit,
+}
+
+/// The motions in the order bots use them.
+pub const MOTIONS: [Motion; 3] = [Motion::Across, Motion::UpDown, Motion::Orbit];
+
 /// Draws test card frames.
 #[derive(Debug, Clone)]
 pub struct TestCard {
@@ -48,6 +63,7 @@ pub struct TestCard {
     pub height: u32,
     pub name: String,
     pub palette: Palette,
+    pub motion: Motion,
 }
 
 impl TestCard {
@@ -63,6 +79,43 @@ impl TestCard {
                 .collect::<String>()
                 .to_ascii_uppercase(),
             palette,
+            motion: Motion::default(),
+        }
+    }
+
+    /// The same card with its square moving another way.
+    pub fn with_motion(mut self, motion: Motion) -> Self {
+        self.motion = motion;
+        self
+    }
+
+    /// Top-left corner of the square (of side `side`) at `elapsed`; one cycle takes 4 s.
+    fn square_at(&self, elapsed: Duration, side: usize) -> (usize, usize) {
+        let (w, h) = (self.width as usize, self.height as usize);
+        let phase = (elapsed.as_millis() % 4000) as usize;
+        // 0 -> 1000 -> 0 over the cycle, for back-and-forth motions.
+        let there_and_back = if phase < 2000 {
+            phase / 2
+        } else {
+            (4000 - phase) / 2
+        };
+        let x_travel = w.saturating_sub(side).max(1);
+        // Up-down stays between the name and the clock band.
+        let (top, bottom) = (h / 4, (h * 4 / 5).saturating_sub(side).max(h / 4));
+        match self.motion {
+            Motion::Across => (x_travel * there_and_back / 1000, h * 2 / 5),
+            Motion::UpDown => (
+                (w.saturating_sub(side)) / 2,
+                top + (bottom - top) * there_and_back / 1000,
+            ),
+            Motion::Orbit => {
+                let angle = phase as f64 / 4000.0 * std::f64::consts::TAU;
+                let (cx, cy) = (w as f64 / 2.0, (top + bottom) as f64 / 2.0);
+                let (rx, ry) = (w as f64 / 4.0, (bottom - top) as f64 / 2.0);
+                let x = (cx + rx * angle.cos() - side as f64 / 2.0).max(0.0);
+                let y = (cy + ry * angle.sin()).max(0.0);
+                (x as usize, y as usize)
+            }
         }
     }
 
@@ -75,16 +128,8 @@ impl TestCard {
         let band = h * 4 / 5;
         let dark = Rgb::new(bg.r / 3, bg.g / 3, bg.b / 3);
         pixels[band * w..].fill(dark);
-        // The square bounces left and right once every 4 seconds.
         let side = h / 5;
-        let travel = w.saturating_sub(side).max(1);
-        let phase = (elapsed.as_millis() % 4000) as usize;
-        let x = if phase < 2000 {
-            travel * phase / 2000
-        } else {
-            travel * (4000 - phase) / 2000
-        };
-        let y = h * 2 / 5;
+        let (x, y) = self.square_at(elapsed, side);
         fill(&mut pixels, w, x, y, side, side, self.palette.accent);
         // Glyphs are 5x7; at 240 lines the name is drawn 4x, the clock 3x.
         let name_scale = (h / 60).max(1);
@@ -218,6 +263,29 @@ mod tests {
             near > 40 * 30 / 2,
             "only {near} of 1200 samples are the background"
         );
+    }
+
+    #[test]
+    fn every_motion_stays_inside_the_card_and_moves() {
+        for motion in MOTIONS {
+            let card = TestCard::new(320, 240, "m", PALETTES[3]).with_motion(motion);
+            let side = 240 / 5;
+            let mut positions = std::collections::HashSet::new();
+            for ms in (0..4000).step_by(100) {
+                let (x, y) = card.square_at(Duration::from_millis(ms), side);
+                assert!(
+                    x + side <= 320 && y + side <= 240,
+                    "{motion:?} at {ms} ms: {x},{y}"
+                );
+                positions.insert((x, y));
+                assert!(card.frame(Duration::from_millis(ms)).is_ok());
+            }
+            assert!(positions.len() > 10, "{motion:?} moves");
+        }
+        let across = TestCard::new(320, 240, "m", PALETTES[3]);
+        let up_down = across.clone().with_motion(Motion::UpDown);
+        let t = Duration::from_millis(1000);
+        assert_ne!(across.square_at(t, 48), up_down.square_at(t, 48));
     }
 
     #[test]

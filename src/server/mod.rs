@@ -1,10 +1,11 @@
 //! `packspaces serve`: the whole classroom backend on one port — Socket.IO spaces
 //! (`spaces`), a PeerJS-compatible PeerServer under `/peerjs` (`peerserver`) and the
-//! browser page at `/` and `/<space>` (`page`).
+//! browser page at `/` and `/<space>` (`page`) with the libraries it loads (`vendor`).
 
 pub mod page;
 pub mod peerserver;
 pub mod spaces;
+pub mod vendor;
 
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
@@ -41,7 +42,7 @@ pub struct ServeOptions {
 }
 
 impl ServeOptions {
-    /// Defaults for a server on `bind:port` whose page loads its libraries from a CDN.
+    /// Defaults for a server on `bind:port` whose page loads the bundled libraries.
     pub fn new(bind: IpAddr, port: u16) -> Self {
         Self {
             bind,
@@ -163,6 +164,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
             "/{space}",
             get(move |Path(space): Path<String>| async move { space_page(&space, &page_html) }),
         )
+        .route("/vendor/{name}", get(vendor::serve))
         .merge(peer_server.router(PEER_PATH));
     if let Some(dir) = &options.static_dir {
         app = app.nest_service("/static", ServeDir::new(dir));

@@ -4,10 +4,10 @@ use serde::Serialize;
 
 const TEMPLATE: &str = include_str!("../../assets/index.html");
 
-/// The peerjs build the workshop page loads.
-pub const DEFAULT_PEERJS_SCRIPT: &str = "https://unpkg.com/peerjs@1.3.1/dist/peerjs.min.js";
-/// The socket.io client build the workshop page loads.
-pub const DEFAULT_SOCKETIO_SCRIPT: &str = "https://cdn.socket.io/4.0.0/socket.io.min.js";
+/// The peerjs build the workshop page loads (1.3.1), bundled: see [`super::vendor`].
+pub const DEFAULT_PEERJS_SCRIPT: &str = super::vendor::PEERJS_SCRIPT;
+/// The socket.io client the page loads, bundled.
+pub const DEFAULT_SOCKETIO_SCRIPT: &str = super::vendor::SOCKETIO_SCRIPT;
 
 /// What the page needs to know about this server.
 #[derive(Debug, Clone)]

@@ -107,6 +107,8 @@ pub struct State {
     pub color: ColorMode,
     /// A one-line message for the bottom bar (sanitized).
     pub notice: Option<String>,
+    /// The address browsers can open to join this space (the demo's), sanitized.
+    pub invite: Option<String>,
 }
 
 impl State {
@@ -124,6 +126,7 @@ impl State {
             show_help: false,
             color,
             notice: None,
+            invite: None,
         }
     }
 
@@ -159,6 +162,11 @@ impl State {
 
     pub fn notify(&mut self, text: &str) {
         self.notice = Some(sanitize(text, 200));
+    }
+
+    /// Shows where browsers can join.
+    pub fn set_invite(&mut self, url: &str) {
+        self.invite = Some(sanitize(url, 200));
     }
 
     /// Applies a user action; returns what the caller must do outside the state.

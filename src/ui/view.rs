@@ -23,7 +23,12 @@ pub fn render(frame: &mut Frame, state: &State) {
         (_, None) => "registering…".to_string(),
     };
     let links = [&state.space_link, &state.peer_link];
-    status_bar(frame, top, "packspaces", &state.space_label, &you, links);
+    // The demo tells browsers where to come in, next to the space's name.
+    let space = match &state.invite {
+        Some(url) => format!("{} │ browsers: {url}", state.space_label),
+        None => state.space_label.clone(),
+    };
+    status_bar(frame, top, "packspaces", &space, &you, links);
     let (videos, list) = if middle.width >= LIST_MIN_WIDTH {
         let [v, l] =
             Layout::horizontal([Constraint::Min(1), Constraint::Length(LIST_WIDTH)]).areas(middle);
@@ -35,7 +40,11 @@ pub fn render(frame: &mut Frame, state: &State) {
     if let Some(list) = list {
         participant_list(frame, list, state);
     }
-    let keys = " Tab select · Enter zoom · s save · ? help · q quit";
+    let keys = if state.focused {
+        " Esc back to the grid · Tab next · s save · ? help · q quit"
+    } else {
+        " Tab select · Enter zoom · s save · ? help · q quit"
+    };
     bottom_bar(frame, bottom, state.notice.as_deref(), keys);
     if state.show_help {
         help(frame, middle);
