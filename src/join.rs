@@ -71,6 +71,7 @@ async fn ui_loop(session: &Session) -> anyhow::Result<()> {
                             Err(e) => state.notify(&format!("could not save: {e:#}")),
                         }
                     }
+                    Some(Effect::MediaChanged) => session.apply_controls(),
                     None => {}
                 }
                 if action == Action::Quit {

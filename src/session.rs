@@ -77,6 +77,8 @@ impl Shared {
 pub struct Session {
     pub shared: Arc<Shared>,
     pub our_id: String,
+    /// Our outgoing video, if we send any.
+    video: Option<VideoSource>,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -85,6 +87,7 @@ impl Session {
     /// Registers with the PeerServer, then joins the space and runs until [`Session::leave`].
     pub async fn start(config: SessionConfig) -> Result<Session, RegisterError> {
         let mut state = State::new(&config.space.label(), config.color);
+        state.controls.video_available = config.card.is_some();
         state.our_name = config
             .name
             .as_deref()
@@ -153,7 +156,7 @@ impl Session {
             events: call_tx,
             frames,
             speaking,
-            video,
+            video: video.clone(),
         };
         let (space_tx, space_rx) = mpsc::channel(64);
         tokio::spawn(space::run(
@@ -176,9 +179,18 @@ impl Session {
         Ok(Session {
             shared,
             our_id,
+            video,
             cancel,
             task,
         })
+    }
+
+    /// Applies the state's media switches ([`crate::ui::Controls`]) to what we send.
+    pub fn apply_controls(&self) {
+        let controls = self.shared.state().controls;
+        if let Some(video) = &self.video {
+            video.set_video_on(controls.video_on);
+        }
     }
 
     /// Hangs up every call, leaves the space and stops.

@@ -174,3 +174,68 @@ async fn a_terminal_that_takes_only_vp8_sees_a_bot_over_vp8() {
     bot.leave().await;
     viewer.leave().await;
 }
+
+/// The colour at the card's background spot (see the VP8 test) of `who`'s newest frame.
+fn background_of(viewer: &Session, who: &str) -> Option<packspaces::render::Rgb> {
+    let state = viewer.shared.state();
+    let frame = state
+        .participants
+        .iter()
+        .find(|p| p.label() == who)?
+        .frame
+        .clone()?;
+    Some(frame.pixel(frame.width() / 20, frame.height() * 3 / 10))
+}
+
+async fn wait_for_background(viewer: &Session, who: &str, want: packspaces::render::Rgb) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let got = background_of(viewer, who);
+        if got.is_some_and(|p| {
+            p.r.abs_diff(want.r) < 24 && p.g.abs_diff(want.g) < 24 && p.b.abs_diff(want.b) < 24
+        }) {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{who} never showed {want:?} (last {got:?})"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn video_off_sends_the_grey_card_and_on_brings_the_picture_back() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use packspaces::media::testcard::OFF_PALETTE;
+    use packspaces::ui::{Effect, action_for_key};
+
+    let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .await
+        .unwrap();
+    let base = server.url();
+    let sender = Session::start(config(&base, "Sender", 3, true))
+        .await
+        .unwrap();
+    let viewer = Session::start(config(&base, "Viewer", 0, false))
+        .await
+        .unwrap();
+    wait_for_background(&viewer, "Sender", PALETTES[3].background).await;
+
+    // `v` on the sender's screen, as its UI loop would handle it.
+    let press_v = || {
+        let action = action_for_key(KeyEvent::new(KeyCode::Char('v'), KeyModifiers::NONE));
+        let effect = sender.shared.state().apply(action.unwrap());
+        assert_eq!(effect, Some(Effect::MediaChanged));
+        sender.apply_controls();
+    };
+    press_v();
+    assert_eq!(sender.shared.state().controls.summary(), "video off");
+    wait_for_background(&viewer, "Sender", OFF_PALETTE.background).await;
+    press_v();
+    wait_for_background(&viewer, "Sender", PALETTES[3].background).await;
+
+    sender.leave().await;
+    viewer.leave().await;
+    server.stop().await;
+}

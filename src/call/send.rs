@@ -45,6 +45,8 @@ pub struct VideoSource {
     h264: broadcast::Sender<EncodedFrame>,
     vp8: broadcast::Sender<EncodedFrame>,
     want_keyframe: Arc<AtomicBool>,
+    /// Our video is switched off: send the grey "video off" card instead.
+    video_off: Arc<AtomicBool>,
     pub fps: u32,
 }
 
@@ -68,8 +70,10 @@ impl VideoSource {
             h264: broadcast::channel(8).0,
             vp8: broadcast::channel(8).0,
             want_keyframe: Arc::new(AtomicBool::new(true)),
+            video_off: Arc::new(AtomicBool::new(false)),
             fps,
         };
+        let off_card = card.switched_off();
         let out = source.clone();
         let interval = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
         std::thread::Builder::new()
@@ -79,7 +83,12 @@ impl VideoSource {
                 let mut next = start;
                 while !cancel.is_cancelled() {
                     next += interval;
-                    let frame = match card.frame(start.elapsed()) {
+                    let picture = if out.video_off.load(Ordering::Relaxed) {
+                        &off_card
+                    } else {
+                        &card
+                    };
+                    let frame = match picture.frame(start.elapsed()) {
                         Ok(f) => Arc::new(f),
                         Err(e) => {
                             tracing::error!("test card: {e}");
@@ -134,6 +143,11 @@ impl VideoSource {
 
     pub fn request_keyframe(&self) {
         self.want_keyframe.store(true, Ordering::Relaxed);
+    }
+
+    /// Switches our video off (the "video off" card is sent) or back on.
+    pub fn set_video_on(&self, on: bool) {
+        self.video_off.store(!on, Ordering::Relaxed);
     }
 }
 

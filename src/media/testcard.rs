@@ -64,7 +64,15 @@ pub struct TestCard {
     pub name: String,
     pub palette: Palette,
     pub motion: Motion,
+    /// Draws the "video off" card: grey, still, saying so instead of the clock.
+    pub off: bool,
 }
+
+/// The colours of the "video off" card.
+pub const OFF_PALETTE: Palette = Palette {
+    background: Rgb::new(60, 60, 60),
+    accent: Rgb::new(60, 60, 60),
+};
 
 impl TestCard {
     pub fn new(width: u32, height: u32, name: &str, palette: Palette) -> Self {
@@ -80,6 +88,16 @@ impl TestCard {
                 .to_ascii_uppercase(),
             palette,
             motion: Motion::default(),
+            off: false,
+        }
+    }
+
+    /// The card to send while our video is switched off: the same name, in grey, still.
+    pub fn switched_off(&self) -> Self {
+        Self {
+            palette: OFF_PALETTE,
+            off: true,
+            ..self.clone()
         }
     }
 
@@ -129,8 +147,10 @@ impl TestCard {
         let dark = Rgb::new(bg.r / 3, bg.g / 3, bg.b / 3);
         pixels[band * w..].fill(dark);
         let side = h / 5;
-        let (x, y) = self.square_at(elapsed, side);
-        fill(&mut pixels, w, x, y, side, side, self.palette.accent);
+        if !self.off {
+            let (x, y) = self.square_at(elapsed, side);
+            fill(&mut pixels, w, x, y, side, side, self.palette.accent);
+        }
         // Glyphs are 5x7; at 240 lines the name is drawn 4x, the clock 3x.
         let name_scale = (h / 60).max(1);
         let clock_scale = (h / 80).max(1);
@@ -144,12 +164,16 @@ impl TestCard {
             Rgb::new(255, 255, 255),
         );
         let secs = elapsed.as_secs();
-        let clock = format!(
-            "{:02}:{:02}:{:02}",
-            secs / 3600,
-            (secs / 60) % 60,
-            secs % 60
-        );
+        let clock = if self.off {
+            "VIDEO OFF".to_string()
+        } else {
+            format!(
+                "{:02}:{:02}:{:02}",
+                secs / 3600,
+                (secs / 60) % 60,
+                secs % 60
+            )
+        };
         text(
             &mut pixels,
             w,
@@ -286,6 +310,16 @@ mod tests {
         let up_down = across.clone().with_motion(Motion::UpDown);
         let t = Duration::from_millis(1000);
         assert_ne!(across.square_at(t, 48), up_down.square_at(t, 48));
+    }
+
+    #[test]
+    fn the_off_card_is_grey_and_still() {
+        let off = TestCard::new(160, 120, "me", PALETTES[0]).switched_off();
+        let a = off.frame(Duration::from_millis(0)).unwrap();
+        let b = off.frame(Duration::from_millis(1000)).unwrap();
+        assert_eq!(a.y(), b.y(), "nothing moves");
+        let p = a.pixel(8, 36);
+        assert!(p.r.abs_diff(60) < 8 && p.g.abs_diff(60) < 8 && p.b.abs_diff(60) < 8);
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! The conferencing UI: application state, what keys mean, and a pure `view::render` of
 //! the state. Nothing here does I/O; the `join` loop feeds events in and acts on effects.
 
+pub mod controls;
 pub mod layout;
 pub mod view;
 
@@ -10,6 +11,7 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::render::{ColorMode, I420Frame};
 use crate::text::sanitize;
+pub use controls::{Controls, Hearing};
 
 /// Longest name or id shown anywhere.
 pub const MAX_LABEL: usize = 40;
@@ -46,6 +48,8 @@ pub struct Participant {
     pub speaking: bool,
     /// The newest decoded frame.
     pub frame: Option<Arc<I420Frame>>,
+    /// How loud we play them.
+    pub hearing: Hearing,
 }
 
 impl Participant {
@@ -56,6 +60,7 @@ impl Participant {
             state: TileState::Connecting,
             speaking: false,
             frame: None,
+            hearing: Hearing::default(),
         }
     }
 
@@ -109,6 +114,8 @@ pub struct State {
     pub notice: Option<String>,
     /// The address browsers can open to join this space (the demo's), sanitized.
     pub invite: Option<String>,
+    /// Microphone, video and sound switches.
+    pub controls: Controls,
 }
 
 impl State {
@@ -127,6 +134,7 @@ impl State {
             color,
             notice: None,
             invite: None,
+            controls: Controls::default(),
         }
     }
 
@@ -182,6 +190,42 @@ impl State {
                 self.show_help = false;
             }
             Action::ToggleHelp => self.show_help = !self.show_help,
+            Action::ToggleMic | Action::ToggleSound if !self.controls.sound_available => {
+                self.notify(NO_SOUND);
+            }
+            Action::ToggleMic => {
+                self.controls.mic_on = !self.controls.mic_on;
+                return Some(Effect::MediaChanged);
+            }
+            Action::ToggleSound => {
+                self.controls.sound_on = !self.controls.sound_on;
+                return Some(Effect::MediaChanged);
+            }
+            Action::ToggleVideo if !self.controls.video_available => {
+                self.notify("you send no video (--no-video)");
+            }
+            Action::ToggleVideo => {
+                self.controls.video_on = !self.controls.video_on;
+                return Some(Effect::MediaChanged);
+            }
+            Action::MuteSelected | Action::Louder | Action::Quieter
+                if !self.controls.sound_available =>
+            {
+                self.notify(NO_SOUND);
+            }
+            Action::MuteSelected | Action::Louder | Action::Quieter => {
+                let selected = self.selected;
+                let Some(p) = self.participants.get_mut(selected) else {
+                    self.notify("nobody selected: the space is empty");
+                    return None;
+                };
+                match action {
+                    Action::MuteSelected => p.hearing.muted = !p.hearing.muted,
+                    Action::Louder => p.hearing.louder(),
+                    _ => p.hearing.quieter(),
+                }
+                return Some(Effect::MediaChanged);
+            }
             Action::SaveFrame => {
                 return match self.selected() {
                     Some(p) if p.frame.is_some() => Some(Effect::SaveFrame(p.peer_id.clone())),
@@ -212,6 +256,13 @@ pub enum Action {
     Unfocus,
     ToggleHelp,
     SaveFrame,
+    ToggleMic,
+    ToggleVideo,
+    ToggleSound,
+    /// Mute or unmute the selected participant (for us only).
+    MuteSelected,
+    Louder,
+    Quieter,
 }
 
 /// Work for the caller, outside the pure state.
@@ -220,7 +271,12 @@ pub enum Effect {
     Quit,
     /// Save this participant's current frame as a PNG.
     SaveFrame(String),
+    /// [`State::controls`] or a participant's [`Hearing`] changed: apply them to the media.
+    MediaChanged,
 }
+
+/// The notice for sound keys when there is no sound.
+const NO_SOUND: &str = "no sound: this build has no audio feature, or no sound device";
 
 /// The action a key stands for.
 pub fn action_for_key(key: KeyEvent) -> Option<Action> {
@@ -236,6 +292,12 @@ pub fn action_for_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Esc => Action::Unfocus,
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
         KeyCode::Char('s') => Action::SaveFrame,
+        KeyCode::Char('m') => Action::ToggleMic,
+        KeyCode::Char('v') => Action::ToggleVideo,
+        KeyCode::Char('d') => Action::ToggleSound,
+        KeyCode::Char('x') => Action::MuteSelected,
+        KeyCode::Char('+') | KeyCode::Char('=') => Action::Louder,
+        KeyCode::Char('-') => Action::Quieter,
         _ => return None,
     })
 }
@@ -246,6 +308,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Enter / f", "focus (zoom) the selected one"),
     ("Esc", "back to the grid"),
     ("s", "save the selected video frame as PNG"),
+    ("m / v / d", "microphone / video / sound on or off"),
+    ("x, + / -", "mute the selected one, louder / quieter"),
     ("?", "this help"),
     ("q / Ctrl-C", "leave the space"),
 ];
@@ -267,7 +331,40 @@ mod tests {
         );
         assert_eq!(action_for_key(key(KeyCode::Tab)), Some(Action::Next));
         assert_eq!(action_for_key(key(KeyCode::Enter)), Some(Action::Focus));
-        assert_eq!(action_for_key(key(KeyCode::Char('x'))), None);
+        assert_eq!(action_for_key(key(KeyCode::Char('z'))), None);
+    }
+
+    #[test]
+    fn media_keys_switch_and_say_when_there_is_no_sound() {
+        let mut s = State::new("x", ColorMode::TrueColor);
+        s.controls.sound_available = false;
+        assert_eq!(s.apply(Action::ToggleMic), None);
+        assert!(s.notice.as_deref().unwrap_or("").contains("no sound"));
+        assert!(s.controls.mic_on);
+        assert_eq!(s.apply(Action::ToggleVideo), Some(Effect::MediaChanged));
+        assert!(!s.controls.video_on);
+        s.controls.video_available = false;
+        assert_eq!(s.apply(Action::ToggleVideo), None);
+        assert!(s.notice.as_deref().unwrap_or("").contains("--no-video"));
+
+        s.controls.sound_available = true;
+        assert_eq!(s.apply(Action::ToggleMic), Some(Effect::MediaChanged));
+        assert!(!s.controls.mic_on);
+        assert_eq!(s.apply(Action::ToggleSound), Some(Effect::MediaChanged));
+        assert!(!s.controls.sound_on);
+        assert_eq!(s.apply(Action::MuteSelected), None, "nobody to mute");
+        s.upsert("a");
+        s.upsert("b");
+        s.apply(Action::Next);
+        assert_eq!(s.apply(Action::MuteSelected), Some(Effect::MediaChanged));
+        s.apply(Action::Louder);
+        assert!(s.participants[1].hearing.muted);
+        assert_eq!(s.participants[1].hearing.volume, 125);
+        assert_eq!(s.participants[0].hearing, Hearing::default());
+        assert_eq!(
+            action_for_key(key(KeyCode::Char('-'))),
+            Some(Action::Quieter)
+        );
     }
 
     #[test]

@@ -17,11 +17,15 @@ const LIST_WIDTH: u16 = 30;
 
 pub fn render(frame: &mut Frame, state: &State) {
     let [top, middle, bottom] = bars(frame.area());
-    let you = match (&state.our_name, &state.our_id) {
+    let mut you = match (&state.our_name, &state.our_id) {
         (Some(n), Some(id)) => format!("{n} ({})", short(id)),
         (None, Some(id)) => short(id).to_string(),
         (_, None) => "registering…".to_string(),
     };
+    let switched_off = state.controls.summary();
+    if !switched_off.is_empty() {
+        you = format!("{you} · {switched_off}");
+    }
     let links = [&state.space_link, &state.peer_link];
     // The demo tells browsers where to come in, next to the space's name.
     let space = match &state.invite {
@@ -43,7 +47,7 @@ pub fn render(frame: &mut Frame, state: &State) {
     let keys = if state.focused {
         " Esc back to the grid · Tab next · s save · ? help · q quit"
     } else {
-        " Tab select · Enter zoom · s save · ? help · q quit"
+        " Tab select · Enter zoom · s save · m/v/d mic/video/sound · ? help · q quit"
     };
     bottom_bar(frame, bottom, state.notice.as_deref(), keys);
     if state.show_help {
@@ -112,9 +116,12 @@ fn video_grid(frame: &mut Frame, area: Rect, state: &State) {
     let Some((own, others)) = tiles.split_first() else {
         return;
     };
-    let title = match &state.our_name {
-        Some(n) => format!(" {n} (you) "),
-        None => " you ".to_string(),
+    let off = state.controls.summary();
+    let title = match (&state.our_name, off.is_empty()) {
+        (Some(n), true) => format!(" {n} (you) "),
+        (Some(n), false) => format!(" {n} (you) · {off} "),
+        (None, true) => " you ".to_string(),
+        (None, false) => format!(" you · {off} "),
     };
     tile(
         frame,
@@ -132,7 +139,12 @@ fn video_grid(frame: &mut Frame, area: Rect, state: &State) {
 
 fn participant_tile(frame: &mut Frame, area: Rect, p: &Participant, selected: bool, state: &State) {
     let speaking = if p.speaking { " ♪" } else { "" };
-    let title = format!(" {}{speaking} · {} ", p.label(), p.state.label());
+    let hearing = p
+        .hearing
+        .label()
+        .map(|h| format!(" · {h}"))
+        .unwrap_or_default();
+    let title = format!(" {}{speaking} · {}{hearing} ", p.label(), p.state.label());
     let placeholder = match p.state {
         TileState::Live if p.frame.is_none() => Some("waiting for the first frame…"),
         TileState::Live => None,
