@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::media::picture::CameraChoice;
 use crate::render::ColorMode;
 
 /// A terminal client for PackSpaces classroom video spaces.
@@ -104,6 +105,16 @@ pub struct JoinArgs {
     #[arg(long)]
     pub no_video: bool,
 
+    /// The camera to send: an index from --list-cameras, `auto` (the first that opens) or
+    /// `off` (the test card) [default: auto for join, off for bot; needs the `camera`
+    /// feature]. Without a working camera you send the test card and the status bar says why.
+    #[arg(long, value_name = "INDEX", conflicts_with = "no_video")]
+    pub camera: Option<CameraChoice>,
+
+    /// Print the cameras (index and name) and exit.
+    #[arg(long)]
+    pub list_cameras: bool,
+
     /// Local address for the calls' UDP; 127.0.0.1 keeps calls on this machine.
     #[arg(long, value_name = "ADDRESS", default_value = "0.0.0.0")]
     pub udp_bind: std::net::IpAddr,
@@ -165,6 +176,11 @@ pub struct DemoArgs {
     /// Your name, on your tile.
     #[arg(long, default_value = "Presenter")]
     pub name: String,
+
+    /// Send this camera (an index from `join --list-cameras`, or `auto`) instead of your
+    /// test card (needs the `camera` feature).
+    #[arg(long, value_name = "INDEX")]
+    pub camera: Option<CameraChoice>,
 
     /// Colours to use.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]

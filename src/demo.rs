@@ -9,6 +9,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::call::{CallConfig, VideoCodec};
+use crate::media::picture::CameraChoice;
 use crate::media::testcard::{MOTIONS, PALETTES};
 use crate::peerjs::client::PeerServerUrl;
 use crate::render::ColorMode;
@@ -35,6 +36,8 @@ pub struct DemoConfig {
     pub name: String,
     pub color: ColorMode,
     pub video_codecs: Vec<VideoCodec>,
+    /// What we send: a camera, or (`Off`) our test card.
+    pub camera: CameraChoice,
 }
 
 impl Default for DemoConfig {
@@ -47,6 +50,7 @@ impl Default for DemoConfig {
             name: "Presenter".to_string(),
             color: ColorMode::TrueColor,
             video_codecs: crate::call::codecs::DEFAULT_PREFERENCE.to_vec(),
+            camera: CameraChoice::Off,
         }
     }
 }
@@ -111,6 +115,7 @@ impl Demo {
         // Our own card in the first colour no bot has, so the self view stands apart.
         let ours = CardSpec {
             palette: PALETTES[bots % PALETTES.len()],
+            camera: config.camera,
             ..CardSpec::default()
         };
         let session = Session::start(join(&config.name, Some(ours), true)?)

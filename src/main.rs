@@ -6,6 +6,7 @@ use clap::Parser;
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
 use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
+use packspaces::media::picture::{CameraChoice, NO_CAMERA_SUPPORT};
 use packspaces::monitor::{self, MonitorConfig};
 use packspaces::peerjs::client::{CLOUD_SERVER, PeerServerUrl};
 use packspaces::server::{self, ServeOptions};
@@ -24,12 +25,16 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Play(args) => play::run(&args),
         Command::Serve(args) => run_async(server::run(serve_options(args))),
+        Command::Join(args) if args.list_cameras => list_cameras(),
+        Command::Bot(args) if args.join.list_cameras => list_cameras(),
         Command::Join(args) => session_config(&args, None, true)
             .and_then(|config| run_async(packspaces::join::run(config, log_file))),
         Command::Bot(args) => session_config(&args.join, Some(args.palette), false)
             .and_then(|config| run_async(packspaces::bot::run(config))),
         Command::Monitor(args) => run_monitor(&args, log_file),
-        Command::Demo(args) => run_async(packspaces::demo::run(demo_config(&args), log_file)),
+        Command::Demo(args) => {
+            demo_config(&args).and_then(|config| run_async(packspaces::demo::run(config, log_file)))
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,15 +68,50 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
     options
 }
 
-fn demo_config(args: &DemoArgs) -> packspaces::demo::DemoConfig {
-    packspaces::demo::DemoConfig {
+fn demo_config(args: &DemoArgs) -> anyhow::Result<packspaces::demo::DemoConfig> {
+    Ok(packspaces::demo::DemoConfig {
         bots: usize::from(args.bots),
         space: args.space.clone(),
         listen: std::net::SocketAddr::new(args.bind, args.port),
         name: args.name.clone(),
         color: args.color.resolve(),
+        camera: camera_choice(args.camera, CameraChoice::Off)?,
         ..Default::default()
+    })
+}
+
+/// The camera to send: the one asked for, else `default` when this build has cameras.
+/// Asking for a camera in a build without them is an error, not a silent test card.
+fn camera_choice(
+    asked: Option<CameraChoice>,
+    default: CameraChoice,
+) -> anyhow::Result<CameraChoice> {
+    match asked {
+        Some(CameraChoice::Off) => Ok(CameraChoice::Off),
+        Some(_) if !cfg!(feature = "camera") => {
+            anyhow::bail!("--camera: {NO_CAMERA_SUPPORT}; use --camera off or rebuild with it")
+        }
+        Some(choice) => Ok(choice),
+        None if cfg!(feature = "camera") => Ok(default),
+        None => Ok(CameraChoice::Off),
     }
+}
+
+/// `--list-cameras`: one `INDEX: NAME` line per camera, or "no cameras found".
+fn list_cameras() -> anyhow::Result<()> {
+    #[cfg(feature = "camera")]
+    {
+        let cameras = packspaces::media::camera::list()?;
+        if cameras.is_empty() {
+            println!("no cameras found");
+        }
+        for camera in cameras {
+            println!("{}: {}", camera.index, camera.name);
+        }
+        Ok(())
+    }
+    #[cfg(not(feature = "camera"))]
+    anyhow::bail!("--list-cameras: {NO_CAMERA_SUPPORT}")
 }
 
 /// The space and PeerJS server URLs, checked.
@@ -106,9 +146,16 @@ fn session_config(
         [none] if none == "none" => Vec::new(),
         list => list.to_vec(),
     };
+    // Bots send their test card unless told otherwise; people their camera.
+    let default_camera = match palette {
+        Some(_) => CameraChoice::Off,
+        None => CameraChoice::First,
+    };
+    let camera = camera_choice(args.camera, default_camera)?;
     let card = (!args.no_video).then(|| CardSpec {
         palette: packspaces::media::testcard::PALETTES
             [usize::from(palette.unwrap_or(2)) % packspaces::media::testcard::PALETTES.len()],
+        camera,
         ..CardSpec::default()
     });
     Ok(SessionConfig {

@@ -14,13 +14,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::call::{self, CallConfig, CallContext, CallEvent, CallHandle, FrameSink, VideoSource};
+use crate::media::picture::{self, CameraChoice, Notice, Picture};
 use crate::media::testcard::{Motion, Palette, TestCard};
 use crate::peerjs::client::{IceCandidate, PeerClient, PeerServerUrl, RegisterError, SignalEvent};
 use crate::render::ColorMode;
 use crate::space::{self, SpaceEvent, SpaceUrl};
 use crate::ui::{Link, State, TileState};
 
-/// Our outgoing video when there is no camera.
+/// Our outgoing video: the camera, if one is chosen and works, else the test card. The
+/// camera's picture is scaled to the card's size.
 #[derive(Debug, Clone)]
 pub struct CardSpec {
     pub width: u32,
@@ -28,6 +30,7 @@ pub struct CardSpec {
     pub fps: u32,
     pub palette: Palette,
     pub motion: Motion,
+    pub camera: CameraChoice,
 }
 
 impl Default for CardSpec {
@@ -38,6 +41,7 @@ impl Default for CardSpec {
             fps: 15,
             palette: crate::media::testcard::PALETTES[2],
             motion: Motion::default(),
+            camera: CameraChoice::Off,
         }
     }
 }
@@ -135,6 +139,7 @@ impl Session {
                     spec.palette,
                 )
                 .with_motion(spec.motion);
+                let card = outgoing_picture(spec, card, &shared).await;
                 let preview: Option<call::send::Preview> = config.self_view.then(|| {
                     let shared = shared.clone();
                     Arc::new(move |frame| shared.update(|s| s.self_view = Some(frame)))
@@ -197,6 +202,32 @@ impl Session {
     pub async fn leave(self) {
         self.cancel.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.task).await;
+    }
+}
+
+/// The camera `spec` chooses, else the card; why there is no camera (none found, cannot
+/// open, no camera support in this build) goes to the status bar.
+async fn outgoing_picture(spec: &CardSpec, card: TestCard, shared: &Arc<Shared>) -> Picture {
+    if spec.camera == CameraChoice::Off {
+        return Picture::card(card);
+    }
+    let notice: Notice = {
+        let shared = shared.clone();
+        Arc::new(move |text: &str| shared.update(|s| s.notify(text)))
+    };
+    let (choice, width, height, fps) = (spec.camera, card.width, card.height, spec.fps);
+    // Opening a camera blocks (V4L2 ioctls, up to a few seconds for a slow one).
+    let opened =
+        tokio::task::spawn_blocking(move || picture::open_camera(choice, width, height, fps))
+            .await
+            .unwrap_or_else(|e| Err(format!("camera: {e}")));
+    match opened {
+        Ok(live) => Picture::live(card, live, notice),
+        Err(why) => {
+            tracing::info!("no camera: {why}");
+            notice(&format!("{why}: sending the test card"));
+            Picture::card(card)
+        }
     }
 }
 

@@ -18,7 +18,7 @@ use webrtc::rtp_transceiver::RtpSender;
 
 use super::codecs::VideoCodec;
 use crate::media::h264::H264Encoder;
-use crate::media::testcard::TestCard;
+use crate::media::picture::Picture;
 use crate::media::vp8enc::Vp8IntraEncoder;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
@@ -57,7 +57,7 @@ impl VideoSource {
     /// Starts a thread that draws `card` at `fps` until `cancel`, encoding while anyone
     /// subscribes (`bits_per_second` for the H.264 encoder).
     pub fn test_card(
-        card: TestCard,
+        mut card: Picture,
         fps: u32,
         bits_per_second: u32,
         preview: Option<Preview>,

@@ -1,10 +1,15 @@
 //! Compressed video in, I420 frames out: file containers (y4m, IVF, H.264 Annex B) and the
-//! H.264 and VP8 decoders. Later the same decoders take depacketized RTP.
+//! H.264 and VP8 decoders. Later the same decoders take depacketized RTP. Also what we send:
+//! the test card, or a camera (feature `camera`).
 
 pub mod annexb;
+#[cfg(feature = "camera")]
+pub mod camera;
+pub mod convert;
 pub mod file;
 pub mod h264;
 pub mod ivf;
+pub mod picture;
 pub mod testcard;
 pub mod vp8;
 pub mod vp8enc;

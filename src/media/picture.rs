@@ -1,0 +1,212 @@
+//! Where our outgoing picture comes from: a live source (a camera, with the `camera`
+//! feature) while it works, else the test card. A live source that stops mid-call is
+//! replaced by the card and a notice, so the call goes on.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::media::testcard::TestCard;
+use crate::render::frame::{FrameError, I420Frame};
+
+/// Tells the user something about our picture (the session shows it in the status bar).
+pub type Notice = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Which camera to send, from `--camera`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum CameraChoice {
+    /// The test card.
+    #[default]
+    Off,
+    /// The first camera that opens.
+    First,
+    /// The camera with this index (`/dev/videoINDEX`).
+    Index(u32),
+}
+
+impl std::str::FromStr for CameraChoice {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "auto" => Ok(CameraChoice::First),
+            "off" => Ok(CameraChoice::Off),
+            _ => s.parse().map(CameraChoice::Index).map_err(|_| {
+                format!("{s:?} is not a camera: use an index from --list-cameras, auto or off")
+            }),
+        }
+    }
+}
+
+/// What a camera request says in a build without the `camera` feature.
+pub const NO_CAMERA_SUPPORT: &str = "this build has no camera support (cargo feature `camera`)";
+
+/// Opens the chosen camera (not `Off`) for frames of `width x height`; blocks while it
+/// opens. The error is one line for the status bar.
+pub fn open_camera(
+    choice: CameraChoice,
+    width: u32,
+    height: u32,
+    fps: u32,
+) -> Result<Box<dyn LiveSource>, String> {
+    #[cfg(feature = "camera")]
+    {
+        crate::media::camera::Feed::open(choice, width, height, fps)
+            .map(|feed| Box::new(feed) as Box<dyn LiveSource>)
+            .map_err(|e| e.to_string())
+    }
+    #[cfg(not(feature = "camera"))]
+    {
+        let _ = (choice, width, height, fps);
+        Err(NO_CAMERA_SUPPORT.to_string())
+    }
+}
+
+/// A picture that comes and goes on its own (a camera).
+pub trait LiveSource: Send {
+    /// The newest picture, `Ok(None)` before the first one, or why it stopped for good.
+    fn latest(&mut self) -> Result<Option<Arc<I420Frame>>, String>;
+}
+
+/// The picture the outgoing video thread draws from; every frame is `width x height`.
+pub struct Picture {
+    pub width: u32,
+    pub height: u32,
+    card: TestCard,
+    live: Option<Box<dyn LiveSource>>,
+    notice: Option<Notice>,
+}
+
+impl Picture {
+    /// The test card alone.
+    pub fn card(card: TestCard) -> Self {
+        Self {
+            width: card.width,
+            height: card.height,
+            card,
+            live: None,
+            notice: None,
+        }
+    }
+
+    /// `live` while it works (its frames must be the card's size), then `card`, telling
+    /// `notice` why. The card also fills in until the first live frame.
+    pub fn live(card: TestCard, live: Box<dyn LiveSource>, notice: Notice) -> Self {
+        Self {
+            live: Some(live),
+            notice: Some(notice),
+            ..Self::card(card)
+        }
+    }
+
+    /// Is a live source still in use?
+    pub fn is_live(&self) -> bool {
+        self.live.is_some()
+    }
+
+    /// The picture at `elapsed` since the start.
+    pub fn frame(&mut self, elapsed: Duration) -> Result<I420Frame, FrameError> {
+        if let Some(live) = &mut self.live {
+            match live.latest() {
+                Ok(Some(frame)) if frame.width() == self.width && frame.height() == self.height => {
+                    return Ok(I420Frame::clone(&frame));
+                }
+                Ok(Some(_)) | Ok(None) => {}
+                Err(why) => {
+                    tracing::warn!("live picture stopped: {why}");
+                    self.live = None;
+                    if let Some(notice) = &self.notice {
+                        notice(&format!("{why}: sending the test card"));
+                    }
+                }
+            }
+        }
+        self.card.frame(elapsed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Mutex;
+
+    use super::*;
+    use crate::media::testcard::PALETTES;
+    use crate::render::Rgb;
+
+    /// Gives `frames` solid frames, then fails.
+    struct Flaky {
+        frames: usize,
+    }
+
+    impl LiveSource for Flaky {
+        fn latest(&mut self) -> Result<Option<Arc<I420Frame>>, String> {
+            if self.frames == 0 {
+                return Err("camera 0 stopped".into());
+            }
+            self.frames -= 1;
+            Ok(Some(Arc::new(
+                I420Frame::solid(64, 48, Rgb::new(0, 0, 0)).map_err(|e| e.to_string())?,
+            )))
+        }
+    }
+
+    #[test]
+    fn a_live_source_that_fails_gives_way_to_the_card_with_one_notice() {
+        let card = TestCard::new(64, 48, "me", PALETTES[0]);
+        let notices = Arc::new(Mutex::new(Vec::<String>::new()));
+        let sink = notices.clone();
+        let mut picture = Picture::live(
+            card.clone(),
+            Box::new(Flaky { frames: 2 }),
+            Arc::new(move |n: &str| sink.lock().unwrap().push(n.to_string())),
+        );
+        let t = Duration::from_secs(1);
+        for _ in 0..2 {
+            assert_eq!(
+                picture.frame(t).unwrap().y()[0],
+                16,
+                "the live frame (black)"
+            );
+        }
+        for _ in 0..3 {
+            assert_eq!(picture.frame(t).unwrap(), card.frame(t).unwrap());
+        }
+        assert!(!picture.is_live());
+        let notices = notices.lock().unwrap();
+        assert_eq!(notices.len(), 1, "{notices:?}");
+        assert!(notices[0].contains("camera 0 stopped"));
+        assert!(notices[0].contains("test card"));
+    }
+
+    #[test]
+    fn the_card_fills_in_before_the_first_live_frame_and_for_wrong_sizes() {
+        struct Waiting;
+        impl LiveSource for Waiting {
+            fn latest(&mut self) -> Result<Option<Arc<I420Frame>>, String> {
+                Ok(None)
+            }
+        }
+        let card = TestCard::new(64, 48, "me", PALETTES[1]);
+        let t = Duration::from_millis(500);
+        let mut picture = Picture::live(card.clone(), Box::new(Waiting), Arc::new(|_: &str| {}));
+        assert_eq!(picture.frame(t).unwrap(), card.frame(t).unwrap());
+        assert!(picture.is_live());
+        let mut picture = Picture::live(
+            TestCard::new(32, 24, "me", PALETTES[1]),
+            Box::new(Flaky { frames: 1 }),
+            Arc::new(|_: &str| {}),
+        );
+        assert_eq!(picture.frame(t).unwrap().width(), 32);
+    }
+
+    #[test]
+    fn camera_choices_parse() {
+        assert_eq!("auto".parse(), Ok(CameraChoice::First));
+        assert_eq!("off".parse(), Ok(CameraChoice::Off));
+        assert_eq!("2".parse(), Ok(CameraChoice::Index(2)));
+        assert!(
+            "-1".parse::<CameraChoice>()
+                .unwrap_err()
+                .contains("--list-cameras")
+        );
+    }
+}
