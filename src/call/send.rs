@@ -83,12 +83,12 @@ impl VideoSource {
                 let mut next = start;
                 while !cancel.is_cancelled() {
                     next += interval;
-                    let picture = if out.video_off.load(Ordering::Relaxed) {
-                        &off_card
+                    let frame = if out.video_off.load(Ordering::Relaxed) {
+                        off_card.frame(start.elapsed())
                     } else {
-                        &card
+                        card.frame(start.elapsed())
                     };
-                    let frame = match picture.frame(start.elapsed()) {
+                    let frame = match frame {
                         Ok(f) => Arc::new(f),
                         Err(e) => {
                             tracing::error!("test card: {e}");

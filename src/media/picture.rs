@@ -98,6 +98,11 @@ impl Picture {
         }
     }
 
+    /// The card to send while our video is switched off (see [`TestCard::switched_off`]).
+    pub fn switched_off(&self) -> TestCard {
+        self.card.switched_off()
+    }
+
     /// Is a live source still in use?
     pub fn is_live(&self) -> bool {
         self.live.is_some()
