@@ -97,6 +97,11 @@ pub struct JoinArgs {
     #[arg(long)]
     pub no_video: bool,
 
+    /// No sound: play nothing and send no microphone (a bot: no voice). Builds without
+    /// the `audio` feature have no sound anyway.
+    #[arg(long)]
+    pub no_audio: bool,
+
     /// Local address for the calls' UDP; 127.0.0.1 keeps calls on this machine.
     #[arg(long, value_name = "ADDRESS", default_value = "0.0.0.0")]
     pub udp_bind: std::net::IpAddr,

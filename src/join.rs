@@ -19,12 +19,13 @@ use crate::ui::{Action, Effect, action_for_key, view};
 /// (the log file) or nowhere.
 pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
     let space = config.space.label();
+    // C libraries (OpenH264, ALSA) print to stderr; keep that off the UI's screen. ALSA
+    // speaks as soon as the session opens the sound devices, so quiet it first.
+    let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let session = Session::start(config)
         .await
         .with_context(|| format!("cannot join {space}"))?;
     let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
-    // C libraries (OpenH264, later ALSA) print to stderr; keep that off the UI's screen.
-    let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let result = ui_loop(&session).await;
     drop(quiet);
     drop(guard);

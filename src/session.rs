@@ -13,6 +13,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::audio::{AudioConfig, AudioHandle};
 use crate::call::{self, CallConfig, CallContext, CallEvent, CallHandle, FrameSink, VideoSource};
 use crate::media::testcard::{Palette, TestCard};
 use crate::peerjs::client::{IceCandidate, PeerClient, PeerServerUrl, RegisterError, SignalEvent};
@@ -52,6 +53,8 @@ pub struct SessionConfig {
     /// Show our own picture (costs a little CPU; bots do not need it).
     pub self_view: bool,
     pub color: ColorMode,
+    /// Sound (needs the `audio` feature; ignored without it).
+    pub audio: AudioConfig,
 }
 
 /// The state a session keeps up to date, and a signal that it changed.
@@ -75,6 +78,8 @@ impl Shared {
 pub struct Session {
     pub shared: Arc<Shared>,
     pub our_id: String,
+    /// Our sound: the mixer and our outgoing source, when there are any.
+    pub audio: AudioHandle,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -143,6 +148,15 @@ impl Session {
             }
             None => None,
         };
+        let audio = start_audio(&config.audio, &shared, &cancel);
+        let audio_sink = audio.mixer.clone().map(|mixer| {
+            Arc::new(move |peer: &str, packet| {
+                mixer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(peer, packet);
+            }) as call::AudioSink
+        });
         let (call_tx, call_rx) = mpsc::channel(64);
         let ctx = CallContext {
             config: config.call.clone(),
@@ -151,6 +165,8 @@ impl Session {
             frames,
             speaking,
             video,
+            audio: audio.source.clone(),
+            audio_sink,
         };
         let (space_tx, space_rx) = mpsc::channel(64);
         tokio::spawn(space::run(
@@ -173,6 +189,7 @@ impl Session {
         Ok(Session {
             shared,
             our_id,
+            audio,
             cancel,
             task,
         })
@@ -183,6 +200,26 @@ impl Session {
         self.cancel.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.task).await;
     }
+}
+
+/// Starts the session's sound; device trouble goes to the status bar.
+#[cfg(feature = "audio")]
+fn start_audio(
+    config: &AudioConfig,
+    shared: &Arc<Shared>,
+    cancel: &CancellationToken,
+) -> AudioHandle {
+    let trouble: crate::audio::Trouble = {
+        let shared = shared.clone();
+        Arc::new(move |message: String| shared.update(|s| s.sound_trouble(&message)))
+    };
+    crate::audio::setup::start(config, &trouble, cancel)
+}
+
+/// Without the `audio` feature there is no sound to start.
+#[cfg(not(feature = "audio"))]
+fn start_audio(_: &AudioConfig, _: &Arc<Shared>, _: &CancellationToken) -> AudioHandle {
+    AudioHandle::default()
 }
 
 struct Runner {

@@ -28,6 +28,8 @@ pub enum Slot {
 /// Counters for logs and tests.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct JitterStats {
+    /// Packets pushed (whatever became of them).
+    pub received: u64,
     pub played: u64,
     pub lost: u64,
     pub late: u64,
@@ -80,6 +82,7 @@ impl JitterBuffer {
 
     /// Adds a packet with RTP sequence number `sequence`.
     pub fn push(&mut self, sequence: u16, payload: Bytes) {
+        self.stats.received += 1;
         let ext = match self.highest {
             None => i64::from(sequence),
             Some(h) => {

@@ -31,6 +31,9 @@ const JITTER_MAX: usize = 10;
 const RECENT: usize = 4800;
 /// Decoded samples queued at most per participant (one second): beyond that the oldest go.
 const MAX_QUEUED: usize = 48_000;
+/// A stream that gave nothing for this many pulls (5 s of 20 ms) is forgotten: they left,
+/// or stay muted (a new decoder is cheap when they come back).
+const IDLE_PULLS: u32 = 250;
 
 /// Volume settings of one participant; kept when their stream restarts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -57,6 +60,8 @@ struct Stream {
     scratch: Vec<f32>,
     /// Samples in their last decoded packet: a lost packet is concealed with as many.
     packet_samples: usize,
+    /// Pulls in a row that found nothing to play.
+    idle: u32,
 }
 
 impl Stream {
@@ -90,6 +95,11 @@ impl Stream {
                 break;
             }
             self.queued.extend(self.scratch.iter());
+        }
+        if self.queued.is_empty() {
+            self.idle += 1;
+        } else {
+            self.idle = 0;
         }
         while self.queued.len() > MAX_QUEUED {
             self.queued.pop_front();
@@ -150,6 +160,7 @@ impl Mixer {
                 recent: VecDeque::new(),
                 scratch: Vec::new(),
                 packet_samples: super::FRAME_SAMPLES,
+                idle: 0,
             };
             self.streams.insert(peer.to_string(), stream);
         }
@@ -199,6 +210,7 @@ impl Mixer {
             }
         }
         self.frame = frame;
+        self.streams.retain(|_, s| s.idle < IDLE_PULLS);
         for o in out.iter_mut() {
             *o = soft_clip(*o * self.master);
         }
@@ -378,9 +390,28 @@ mod tests {
         m.mix(&mut out);
         assert_eq!(out[0], 0.25);
         push(&mut m, "a", 2, 9, raw(&[0.5; 960]));
-        assert_eq!(m.stats("a").unwrap(), JitterStats::default());
+        let fresh = JitterStats {
+            received: 1,
+            ..JitterStats::default()
+        };
+        assert_eq!(m.stats("a").unwrap(), fresh);
         m.remove("a");
         assert_eq!(m.level("a"), 0.0);
+    }
+
+    #[test]
+    fn a_stream_that_stays_silent_is_forgotten() {
+        let mut m = mixer();
+        let mut tone = Tone::sine(300.0, 0.2);
+        for seq in 0..3 {
+            send(&mut m, "a", &mut tone, seq);
+        }
+        let mut out = vec![0.0; FRAME_SAMPLES];
+        for _ in 0..(3 + IDLE_PULLS + 10) {
+            m.mix(&mut out);
+        }
+        assert!(m.stats("a").is_none());
+        assert_eq!(m.volume("a"), PeerVolume::default());
     }
 
     #[test]

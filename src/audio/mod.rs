@@ -15,6 +15,15 @@ pub mod tone;
 
 #[cfg(feature = "audio")]
 pub mod codec;
+#[cfg(feature = "audio")]
+pub mod device;
+#[cfg(feature = "audio")]
+pub mod setup;
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use mixer::Mixer;
+use source::AudioSource;
 
 /// Samples per second everywhere inside.
 pub const SAMPLE_RATE: u32 = 48_000;
@@ -30,4 +39,82 @@ pub struct AudioPacket {
     pub sequence: u16,
     pub timestamp: u32,
     pub payload: bytes::Bytes,
+}
+
+/// What we send.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum AudioInput {
+    Nothing,
+    /// The default input device.
+    Microphone,
+    /// A sine at this frequency (tests: easy to measure).
+    Tone {
+        hz: f64,
+    },
+    /// A speech-like buzz at this pitch (bots: easier on the ears).
+    Speech {
+        hz: f64,
+    },
+}
+
+/// What we do with what we hear.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AudioOutput {
+    /// Ignore it (beyond the speaking indicator).
+    Nothing,
+    /// Play it on the default output device.
+    Device,
+    /// Decode and mix it on a clock, without a device (headless, tests).
+    Clock,
+}
+
+/// A session's sound. Without the `audio` feature it is ignored.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AudioConfig {
+    pub send: AudioInput,
+    pub play: AudioOutput,
+}
+
+impl AudioConfig {
+    pub const OFF: AudioConfig = AudioConfig {
+        send: AudioInput::Nothing,
+        play: AudioOutput::Nothing,
+    };
+
+    /// `join`: the microphone out, everyone on the speakers.
+    pub const TERMINAL: AudioConfig = AudioConfig {
+        send: AudioInput::Microphone,
+        play: AudioOutput::Device,
+    };
+}
+
+/// Where sound-device trouble is reported: one sentence for the status bar.
+pub type Trouble = Arc<dyn Fn(String) + Send + Sync>;
+
+/// A running session's sound: the mix of what we hear and our outgoing source, for the
+/// UI's controls (mute, volumes) and for tests.
+#[derive(Clone, Default)]
+pub struct AudioHandle {
+    pub mixer: Option<Arc<Mutex<Mixer>>>,
+    pub source: Option<AudioSource>,
+}
+
+impl AudioHandle {
+    /// The mixer, locked (per-participant gain and mute, master volume, levels).
+    pub fn mixer(&self) -> Option<MutexGuard<'_, Mixer>> {
+        self.mixer
+            .as_ref()
+            .map(|m| m.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    /// Mutes (or unmutes) what we send; false when we send nothing anyway.
+    pub fn set_muted(&self, muted: bool) -> bool {
+        match &self.source {
+            Some(source) => {
+                source.set_muted(muted);
+                true
+            }
+            None => false,
+        }
+    }
 }

@@ -107,6 +107,9 @@ pub struct State {
     pub color: ColorMode,
     /// A one-line message for the bottom bar (sanitized).
     pub notice: Option<String>,
+    /// What is wrong with sound (no speaker, no microphone), for the status bar
+    /// (sanitized); `None` while sound works or is not built in.
+    pub sound: Option<String>,
 }
 
 impl State {
@@ -124,6 +127,7 @@ impl State {
             show_help: false,
             color,
             notice: None,
+            sound: None,
         }
     }
 
@@ -159,6 +163,18 @@ impl State {
 
     pub fn notify(&mut self, text: &str) {
         self.notice = Some(sanitize(text, 200));
+    }
+
+    /// Records a sound problem: the whole sentence as the notice, and a short form kept in
+    /// the status bar (problems add up: the speaker and the microphone can both fail).
+    pub fn sound_trouble(&mut self, text: &str) {
+        self.notify(text);
+        let short = sanitize(text.split(':').next().unwrap_or(text), 40);
+        match &mut self.sound {
+            Some(all) if all.contains(&short) => {}
+            Some(all) => *all = format!("{all} · {short}"),
+            None => self.sound = Some(short),
+        }
     }
 
     /// Applies a user action; returns what the caller must do outside the state.
@@ -293,6 +309,19 @@ mod tests {
             s.apply(Action::SaveFrame),
             Some(Effect::SaveFrame("a".into()))
         );
+    }
+
+    #[test]
+    fn sound_problems_add_up_in_short_and_show_in_full() {
+        let mut s = State::new("x", ColorMode::TrueColor);
+        s.sound_trouble("no sound output device: playing nothing");
+        s.sound_trouble("no microphone: sending no sound");
+        s.sound_trouble("no microphone: sending no sound");
+        assert_eq!(
+            s.sound.as_deref(),
+            Some("no sound output device · no microphone")
+        );
+        assert_eq!(s.notice.as_deref(), Some("no microphone: sending no sound"));
     }
 
     #[test]
