@@ -86,24 +86,24 @@ fn lock(mixer: &Mutex<Mixer>) -> std::sync::MutexGuard<'_, Mixer> {
 fn play_on_device(mixer: &Arc<Mutex<Mixer>>, cancel: &CancellationToken) -> Result<(), String> {
     let device = cpal::default_host()
         .default_output_device()
-        .ok_or("no sound output device: playing nothing")?;
+        .ok_or("no sound output: no output device found")?;
     let supported = device
         .default_output_config()
-        .map_err(|e| format!("the sound output cannot play: {e}"))?;
+        .map_err(|e| format!("no sound output: {e}"))?;
     let config = supported.config();
     let (failed_tx, failed) = std_mpsc::channel::<String>();
     let on_error = move |e: cpal::Error| {
-        let _ = failed_tx.send(format!("the sound output failed: {e}"));
+        let _ = failed_tx.send(format!("sound output failed: {e}"));
     };
     let pull = Puller::new(mixer.clone(), config.sample_rate);
     let stream = by_format!(
         supported.sample_format(),
         output(&device, &config, pull, on_error)
     )
-    .map_err(|e| format!("the sound output cannot open: {e}"))?;
+    .map_err(|e| format!("no sound output: cannot open it: {e}"))?;
     stream
         .play()
-        .map_err(|e| format!("the sound output cannot start: {e}"))?;
+        .map_err(|e| format!("no sound output: cannot start it: {e}"))?;
     tracing::info!(
         "audio: playing at {} Hz, {} channels",
         config.sample_rate,
@@ -214,7 +214,7 @@ pub fn open_microphone(
     match opened.recv_timeout(OPEN_TIMEOUT) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => return Err(e),
-        Err(_) => return Err("the microphone did not open in time".into()),
+        Err(_) => return Err("no microphone: it did not open in time".into()),
     }
     let mut pending: VecDeque<f32> = VecDeque::new();
     Ok(move |frame: &mut [f32]| {
@@ -239,22 +239,22 @@ fn capture(
 ) -> Result<Stream, String> {
     let device = cpal::default_host()
         .default_input_device()
-        .ok_or("no microphone: sending no sound")?;
+        .ok_or("no microphone: no input device found")?;
     let supported = device
         .default_input_config()
-        .map_err(|e| format!("the microphone cannot record: {e}"))?;
+        .map_err(|e| format!("no microphone: {e}"))?;
     let config = supported.config();
     let on_error = move |e: cpal::Error| {
-        let _ = failed.send(format!("the microphone failed: {e}"));
+        let _ = failed.send(format!("microphone failed: {e}"));
     };
     let stream = by_format!(
         supported.sample_format(),
         input(&device, &config, chunks, on_error)
     )
-    .map_err(|e| format!("the microphone cannot open: {e}"))?;
+    .map_err(|e| format!("no microphone: cannot open it: {e}"))?;
     stream
         .play()
-        .map_err(|e| format!("the microphone cannot start: {e}"))?;
+        .map_err(|e| format!("no microphone: cannot start it: {e}"))?;
     tracing::info!(
         "audio: recording at {} Hz, {} channels",
         config.sample_rate,

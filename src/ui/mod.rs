@@ -314,14 +314,14 @@ mod tests {
     #[test]
     fn sound_problems_add_up_in_short_and_show_in_full() {
         let mut s = State::new("x", ColorMode::TrueColor);
-        s.sound_trouble("no sound output device: playing nothing");
-        s.sound_trouble("no microphone: sending no sound");
-        s.sound_trouble("no microphone: sending no sound");
+        s.sound_trouble("no sound output: no output device found");
+        s.sound_trouble("no microphone: no input device found");
+        s.sound_trouble("no microphone: no input device found");
+        assert_eq!(s.sound.as_deref(), Some("no sound output · no microphone"));
         assert_eq!(
-            s.sound.as_deref(),
-            Some("no sound output device · no microphone")
+            s.notice.as_deref(),
+            Some("no microphone: no input device found")
         );
-        assert_eq!(s.notice.as_deref(), Some("no microphone: sending no sound"));
     }
 
     #[test]
