@@ -52,6 +52,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         card: send.then(CardSpec::default),
         self_view: false,
         color: ColorMode::TrueColor,
+        audio: packspaces::audio::AudioConfig::OFF,
     })
     .await?;
     let newest = || {

@@ -115,6 +115,11 @@ pub struct JoinArgs {
     #[arg(long)]
     pub list_cameras: bool,
 
+    /// No sound: play nothing and send no microphone (a bot: no voice). Builds without
+    /// the `audio` feature have no sound anyway.
+    #[arg(long)]
+    pub no_audio: bool,
+
     /// Local address for the calls' UDP; 127.0.0.1 keeps calls on this machine.
     #[arg(long, value_name = "ADDRESS", default_value = "0.0.0.0")]
     pub udp_bind: std::net::IpAddr,
@@ -181,6 +186,10 @@ pub struct DemoArgs {
     /// test card (needs the `camera` feature).
     #[arg(long, value_name = "INDEX")]
     pub camera: Option<CameraChoice>,
+
+    /// No sound for you: play nothing and send no microphone (the bots still speak).
+    #[arg(long)]
+    pub no_audio: bool,
 
     /// Colours to use.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]

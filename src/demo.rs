@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
+use crate::audio::{AudioConfig, AudioInput, AudioOutput};
 use crate::call::{CallConfig, VideoCodec};
 use crate::media::picture::CameraChoice;
 use crate::media::testcard::{MOTIONS, PALETTES};
@@ -38,6 +39,8 @@ pub struct DemoConfig {
     pub video_codecs: Vec<VideoCodec>,
     /// What we send: a camera, or (`Off`) our test card.
     pub camera: CameraChoice,
+    /// Our own sound (the bots always speak and never listen).
+    pub audio: AudioConfig,
 }
 
 impl Default for DemoConfig {
@@ -51,6 +54,7 @@ impl Default for DemoConfig {
             color: ColorMode::TrueColor,
             video_codecs: crate::call::codecs::DEFAULT_PREFERENCE.to_vec(),
             camera: CameraChoice::Off,
+            audio: AudioConfig::TERMINAL,
         }
     }
 }
@@ -79,7 +83,11 @@ impl Demo {
             .context("cannot start the demo's server")?;
         let base = format!("http://{}/", reachable(server.addr));
         let browser_url = format!("{base}{}", config.space);
-        let join = |name: &str, card: Option<CardSpec>, self_view: bool| -> anyhow::Result<_> {
+        let join = |name: &str,
+                    card: Option<CardSpec>,
+                    self_view: bool,
+                    audio: AudioConfig|
+         -> anyhow::Result<_> {
             Ok(SessionConfig {
                 space: SpaceUrl::parse(&browser_url)?,
                 peer_server: PeerServerUrl::parse(
@@ -97,6 +105,7 @@ impl Demo {
                 card,
                 self_view,
                 color: config.color,
+                audio,
             })
         };
         let mut started = Vec::with_capacity(bots);
@@ -107,7 +116,14 @@ impl Demo {
                 ..CardSpec::default()
             };
             let name = bot_name(i);
-            let bot = Session::start(join(&name, Some(card), false)?)
+            // Each bot speaks in a voice of its own and listens to nobody.
+            let voice = AudioConfig {
+                send: AudioInput::Speech {
+                    hz: 110.0 + 25.0 * (i % PALETTES.len()) as f64,
+                },
+                play: AudioOutput::Nothing,
+            };
+            let bot = Session::start(join(&name, Some(card), false, voice)?)
                 .await
                 .with_context(|| format!("bot {name} could not join"))?;
             started.push(bot);
@@ -118,7 +134,7 @@ impl Demo {
             camera: config.camera,
             ..CardSpec::default()
         };
-        let session = Session::start(join(&config.name, Some(ours), true)?)
+        let session = Session::start(join(&config.name, Some(ours), true, config.audio)?)
             .await
             .context("cannot join the demo's space")?;
         session.shared.state().set_invite(&browser_url);
@@ -169,8 +185,11 @@ pub async fn run(config: DemoConfig, log_sink: Option<PathBuf>) -> anyhow::Resul
         "packspaces demo: starting a server and {} bots…",
         config.bots.min(MAX_BOTS)
     );
+    // C libraries (OpenH264, ALSA) print to stderr, ALSA as soon as devices open.
+    let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let demo = Demo::start(&config).await?;
-    let result = crate::join::run_ui(&demo.session, log_sink).await;
+    let result = crate::join::run_ui(&demo.session).await;
+    drop(quiet);
     demo.stop().await;
     result
 }

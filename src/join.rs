@@ -19,22 +19,23 @@ use crate::ui::{Action, Effect, action_for_key, view};
 /// (the log file) or nowhere.
 pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
     let space = config.space.label();
+    // C libraries (OpenH264, ALSA) print to stderr; keep that off the UI's screen. ALSA
+    // speaks as soon as the session opens the sound devices, so quiet it first.
+    let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let session = Session::start(config)
         .await
         .with_context(|| format!("cannot join {space}"))?;
-    let result = run_ui(&session, log_sink).await;
+    let result = run_ui(&session).await;
+    drop(quiet);
     session.leave().await;
     result
 }
 
 /// Runs the full-screen UI of a started session until the user quits; the terminal is
-/// restored however it ends. (Also the demo's screen.)
-pub async fn run_ui(session: &Session, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
+/// restored however it ends. (Also the demo's screen.) The caller keeps stderr quiet.
+pub async fn run_ui(session: &Session) -> anyhow::Result<()> {
     let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
-    // C libraries (OpenH264, later ALSA) print to stderr; keep that off the UI's screen.
-    let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let result = ui_loop(session).await;
-    drop(quiet);
     drop(guard);
     result
 }

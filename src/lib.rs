@@ -3,6 +3,7 @@
 //! The binary's subcommands live in [`cli`]; everything else is a library so that tests and
 //! benchmarks drive the same code the binary runs.
 
+pub mod audio;
 pub mod bot;
 pub mod call;
 pub mod cli;

@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
+use packspaces::audio::{AudioConfig, AudioInput, AudioOutput};
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
 use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
@@ -76,6 +77,11 @@ fn demo_config(args: &DemoArgs) -> anyhow::Result<packspaces::demo::DemoConfig> 
         name: args.name.clone(),
         color: args.color.resolve(),
         camera: camera_choice(args.camera, CameraChoice::Off)?,
+        audio: if args.no_audio {
+            AudioConfig::OFF
+        } else {
+            AudioConfig::TERMINAL
+        },
         ..Default::default()
     })
 }
@@ -171,5 +177,16 @@ fn session_config(
         card,
         self_view,
         color: args.color.resolve(),
+        audio: match (args.no_audio, palette) {
+            (true, _) => AudioConfig::OFF,
+            (false, None) => AudioConfig::TERMINAL,
+            // A bot speaks in a voice of its own and listens to nobody.
+            (false, Some(p)) => AudioConfig {
+                send: AudioInput::Speech {
+                    hz: 110.0 + 25.0 * f64::from(p % 6),
+                },
+                play: AudioOutput::Nothing,
+            },
+        },
     })
 }

@@ -13,6 +13,7 @@ use tokio::sync::{Notify, mpsc};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::audio::{AudioConfig, AudioHandle};
 use crate::call::{self, CallConfig, CallContext, CallEvent, CallHandle, FrameSink, VideoSource};
 use crate::media::picture::{self, CameraChoice, Notice, Picture};
 use crate::media::testcard::{Motion, Palette, TestCard};
@@ -58,6 +59,8 @@ pub struct SessionConfig {
     /// Show our own picture (costs a little CPU; bots do not need it).
     pub self_view: bool,
     pub color: ColorMode,
+    /// Sound (needs the `audio` feature; ignored without it).
+    pub audio: AudioConfig,
 }
 
 /// The state a session keeps up to date, and a signal that it changed.
@@ -83,6 +86,8 @@ pub struct Session {
     pub our_id: String,
     /// Our outgoing video, if we send any.
     video: Option<VideoSource>,
+    /// Our sound: the mixer and our outgoing source, when there are any.
+    pub audio: AudioHandle,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -154,6 +159,18 @@ impl Session {
             }
             None => None,
         };
+        let audio = start_audio(&config.audio, &shared, &cancel);
+        shared.update(|s| {
+            s.controls.sound_available = audio.mixer.is_some() || audio.source.is_some();
+        });
+        let audio_sink = audio.mixer.clone().map(|mixer| {
+            Arc::new(move |peer: &str, packet| {
+                mixer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(peer, packet);
+            }) as call::AudioSink
+        });
         let (call_tx, call_rx) = mpsc::channel(64);
         let ctx = CallContext {
             config: config.call.clone(),
@@ -162,6 +179,8 @@ impl Session {
             frames,
             speaking,
             video: video.clone(),
+            audio: audio.source.clone(),
+            audio_sink,
         };
         let (space_tx, space_rx) = mpsc::channel(64);
         tokio::spawn(space::run(
@@ -185,6 +204,7 @@ impl Session {
             shared,
             our_id,
             video,
+            audio,
             cancel,
             task,
         })
@@ -192,9 +212,24 @@ impl Session {
 
     /// Applies the state's media switches ([`crate::ui::Controls`]) to what we send.
     pub fn apply_controls(&self) {
-        let controls = self.shared.state().controls;
+        let (controls, hearing): (_, Vec<(String, f32)>) = {
+            let state = self.shared.state();
+            let hearing = state
+                .participants
+                .iter()
+                .map(|p| (p.peer_id.clone(), p.hearing.gain()))
+                .collect();
+            (state.controls, hearing)
+        };
         if let Some(video) = &self.video {
             video.set_video_on(controls.video_on);
+        }
+        self.audio.set_muted(!controls.mic_on);
+        if let Some(mut mixer) = self.audio.mixer() {
+            mixer.set_master(if controls.sound_on { 1.0 } else { 0.0 });
+            for (peer, gain) in hearing {
+                mixer.set_gain(&peer, gain);
+            }
         }
     }
 
@@ -229,6 +264,26 @@ async fn outgoing_picture(spec: &CardSpec, card: TestCard, shared: &Arc<Shared>)
             Picture::card(card)
         }
     }
+}
+
+/// Starts the session's sound; device trouble goes to the status bar.
+#[cfg(feature = "audio")]
+fn start_audio(
+    config: &AudioConfig,
+    shared: &Arc<Shared>,
+    cancel: &CancellationToken,
+) -> AudioHandle {
+    let trouble: crate::audio::Trouble = {
+        let shared = shared.clone();
+        Arc::new(move |message: String| shared.update(|s| s.sound_trouble(&message)))
+    };
+    crate::audio::setup::start(config, &trouble, cancel)
+}
+
+/// Without the `audio` feature there is no sound to start.
+#[cfg(not(feature = "audio"))]
+fn start_audio(_: &AudioConfig, _: &Arc<Shared>, _: &CancellationToken) -> AudioHandle {
+    AudioHandle::default()
 }
 
 struct Runner {

@@ -74,20 +74,24 @@ pub fn registered_parameters(video: &[VideoCodec]) -> Vec<RTCRtpCodecParameters>
         .collect()
 }
 
-/// A media engine with Opus and the given video codecs, in preference order.
-pub fn media_engine(video: &[VideoCodec]) -> Result<MediaEngine, String> {
-    let mut engine = MediaEngine::default();
-    let opus = RTCRtpCodec {
+/// Opus as WebRTC signals it (always "2 channels"; we send mono in it).
+pub fn opus_codec() -> RTCRtpCodec {
+    RTCRtpCodec {
         mime_type: MIME_TYPE_OPUS.to_string(),
         clock_rate: 48_000,
         channels: 2,
         sdp_fmtp_line: "minptime=10;useinbandfec=1".to_string(),
         rtcp_feedback: Vec::new(),
-    };
+    }
+}
+
+/// A media engine with Opus and the given video codecs, in preference order.
+pub fn media_engine(video: &[VideoCodec]) -> Result<MediaEngine, String> {
+    let mut engine = MediaEngine::default();
     engine
         .register_codec(
             RTCRtpCodecParameters {
-                rtp_codec: opus,
+                rtp_codec: opus_codec(),
                 payload_type: 111,
             },
             RtpCodecKind::Audio,

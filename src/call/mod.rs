@@ -7,6 +7,7 @@
 pub mod codecs;
 pub mod receive;
 pub mod send;
+pub mod send_audio;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -26,10 +27,11 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
 
+use crate::audio::source::AudioSource;
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
 pub use codecs::VideoCodec;
 use codecs::{choose_for_offer, first_mid, media_engine};
-pub use receive::{FrameSink, SpeakingSink};
+pub use receive::{AudioSink, FrameSink, SpeakingSink};
 pub use send::VideoSource;
 
 /// How long ICE may stay `disconnected` before we give the call up.
@@ -72,6 +74,10 @@ pub struct CallContext {
     pub frames: FrameSink,
     pub speaking: SpeakingSink,
     pub video: Option<VideoSource>,
+    /// Our outgoing sound, if we send any.
+    pub audio: Option<AudioSource>,
+    /// Where their audio packets go, if we play them.
+    pub audio_sink: Option<AudioSink>,
 }
 
 /// Messages from the session to a running call.
@@ -159,6 +165,7 @@ struct Handler {
     events: mpsc::UnboundedSender<PcEvent>,
     frames: FrameSink,
     speaking: SpeakingSink,
+    audio_sink: Option<AudioSink>,
     /// The negotiated audio-level extension id (0 until the remote description is known).
     audio_level_id: Arc<AtomicU8>,
 }
@@ -195,6 +202,7 @@ impl PeerConnectionEventHandler for Handler {
                 self.peer.clone(),
                 self.audio_level_id.clone(),
                 self.speaking.clone(),
+                self.audio_sink.clone(),
             ));
         } else {
             tokio::spawn(receive::receive_track(
@@ -229,6 +237,7 @@ async fn new_peer_connection(
         events,
         frames: ctx.frames.clone(),
         speaking: ctx.speaking.clone(),
+        audio_sink: ctx.audio_sink.clone(),
         audio_level_id,
     };
     let pc = PeerConnectionBuilder::new()
@@ -344,11 +353,27 @@ async fn negotiate_and_run(
         }
         None => None,
     };
+    // After the codec preferences above, which are for video only.
+    let sending_audio = match &ctx.audio {
+        Some(_) => {
+            let track = send_audio::audio_track()?;
+            let sender = pc
+                .add_track(track.clone() as Arc<dyn TrackLocal>)
+                .await
+                .map_err(|e| fail("cannot add our audio", &e))?;
+            Some((track, sender))
+        }
+        None => None,
+    };
     if is_offer {
-        // An offer must ask for what we want to receive: their video (also when we send
-        // none) and their audio.
+        // An offer must ask for what we want to receive: their video and audio (also
+        // when we send none).
         for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-            if kind == RtpCodecKind::Video && sending.is_some() {
+            let sends = match kind {
+                RtpCodecKind::Video => sending.is_some(),
+                _ => sending_audio.is_some(),
+            };
+            if sends {
                 continue;
             }
             let init = RTCRtpTransceiverInit {
@@ -485,6 +510,16 @@ async fn negotiate_and_run(
                                     sender.clone(),
                                     source.clone(),
                                     peer.to_string(),
+                                    sender_stop.clone(),
+                                ));
+                            }
+                            if let (Some(source), Some((track, sender))) = (&ctx.audio, &sending_audio) {
+                                tokio::spawn(send_audio::send_audio(
+                                    track.clone(),
+                                    sender.clone(),
+                                    source.clone(),
+                                    peer.to_string(),
+                                    level_id.load(Ordering::Relaxed),
                                     sender_stop.clone(),
                                 ));
                             }

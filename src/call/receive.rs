@@ -1,6 +1,7 @@
 //! Incoming media of one call: RTP → whole frames (webrtc-rs sample builder) → our H.264 or
 //! VP8 decoder → the frame sink (latest frame wins). Keyframes are requested (PLI) at the
-//! start and after decode errors. Audio is drained (played in the `audio` feature, later).
+//! start and after decode errors. Audio packets feed the speaking indicator and, when we
+//! play sound, the audio sink (the mixer).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -14,6 +15,7 @@ use rtc::rtp::codec::vp8::Vp8Packet;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::codecs::VideoCodec;
+use crate::audio::AudioPacket;
 use crate::contain::contain;
 use crate::media::h264::H264Decoder;
 use crate::media::vp8::Vp8Decoder;
@@ -22,6 +24,9 @@ use crate::render::I420Frame;
 /// Where decoded frames go: `(peer id, frame)`. Called for every decoded frame; keep only
 /// the newest.
 pub type FrameSink = Arc<dyn Fn(&str, Arc<I420Frame>) + Send + Sync>;
+
+/// Where received audio packets go: `(peer id, packet)`, in arrival order.
+pub type AudioSink = Arc<dyn Fn(&str, AudioPacket) + Send + Sync>;
 
 /// Where speaking changes go: `(peer id, speaking)`, called when it changes.
 pub type SpeakingSink = Arc<dyn Fn(&str, bool) + Send + Sync>;
@@ -61,13 +66,15 @@ const MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keyframe requests at most this often.
 const PLI_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Receives one remote audio track until it ends, reporting when the peer speaks.
+/// Receives one remote audio track until it ends, reporting when the peer speaks and
+/// handing packets to `audio` (when we play sound).
 /// `level_id` holds the negotiated audio-level extension id (0 until known).
 pub async fn receive_audio(
     track: Arc<dyn TrackRemote>,
     peer: String,
     level_id: Arc<AtomicU8>,
     sink: SpeakingSink,
+    audio: Option<AudioSink>,
 ) {
     let mut detector = SpeechDetector::default();
     let mut speaking = false;
@@ -86,6 +93,17 @@ pub async fn receive_audio(
                 && let Some(byte) = ext.first()
             {
                 dbov = byte & 0x7f;
+            }
+            if let Some(audio) = &audio {
+                audio(
+                    &peer,
+                    AudioPacket {
+                        ssrc: packet.header.ssrc,
+                        sequence: packet.header.sequence_number,
+                        timestamp: packet.header.timestamp,
+                        payload: packet.payload.clone(),
+                    },
+                );
             }
         }
         if let Some(TrackRemoteEvent::OnEnded) = event {

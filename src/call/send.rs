@@ -26,7 +26,7 @@ use rtc::rtp_transceiver::rtp_sender::{
 };
 
 /// The stream id of everything we send: PeerJS shows one remote stream per stream id.
-const STREAM_ID: &str = "packspaces";
+pub(super) const STREAM_ID: &str = "packspaces";
 use crate::render::I420Frame;
 
 /// One encoded picture.
@@ -153,11 +153,7 @@ impl VideoSource {
 
 /// Our outgoing video track (when we send video), in the shared stream.
 pub fn video_track(codec: VideoCodec) -> Result<Arc<TrackLocalStaticSample>, String> {
-    let ssrc = u32::from_le_bytes(
-        uuid::Uuid::new_v4().as_bytes()[..4]
-            .try_into()
-            .unwrap_or([1; 4]),
-    );
+    let ssrc = random_u32();
     let track = MediaStreamTrack::new(
         STREAM_ID.to_string(),
         format!("{STREAM_ID}-video"),
@@ -175,6 +171,15 @@ pub fn video_track(codec: VideoCodec) -> Result<Arc<TrackLocalStaticSample>, Str
     TrackLocalStaticSample::new(Instant::now(), track)
         .map(Arc::new)
         .map_err(|e| e.to_string())
+}
+
+/// A random SSRC, sequence or timestamp start (RFC 3550 wants them unpredictable).
+pub(super) fn random_u32() -> u32 {
+    u32::from_le_bytes(
+        uuid::Uuid::new_v4().as_bytes()[..4]
+            .try_into()
+            .unwrap_or([1; 4]),
+    )
 }
 
 /// Does an Annex B access unit contain an IDR slice (NAL type 5)?

@@ -116,6 +116,9 @@ pub struct State {
     pub invite: Option<String>,
     /// Microphone, video and sound switches.
     pub controls: Controls,
+    /// What is wrong with sound (no speaker, no microphone), for the status bar
+    /// (sanitized); `None` while sound works or is not built in.
+    pub sound: Option<String>,
 }
 
 impl State {
@@ -135,6 +138,7 @@ impl State {
             notice: None,
             invite: None,
             controls: Controls::default(),
+            sound: None,
         }
     }
 
@@ -175,6 +179,18 @@ impl State {
     /// Shows where browsers can join.
     pub fn set_invite(&mut self, url: &str) {
         self.invite = Some(sanitize(url, 200));
+    }
+
+    /// Records a sound problem: the whole sentence as the notice, and a short form kept in
+    /// the status bar (problems add up: the speaker and the microphone can both fail).
+    pub fn sound_trouble(&mut self, text: &str) {
+        self.notify(text);
+        let short = sanitize(text.split(':').next().unwrap_or(text), 40);
+        match &mut self.sound {
+            Some(all) if all.contains(&short) => {}
+            Some(all) => *all = format!("{all} · {short}"),
+            None => self.sound = Some(short),
+        }
     }
 
     /// Applies a user action; returns what the caller must do outside the state.
@@ -397,6 +413,19 @@ mod tests {
         assert_eq!(
             s.apply(Action::SaveFrame),
             Some(Effect::SaveFrame("a".into()))
+        );
+    }
+
+    #[test]
+    fn sound_problems_add_up_in_short_and_show_in_full() {
+        let mut s = State::new("x", ColorMode::TrueColor);
+        s.sound_trouble("no sound output: no output device found");
+        s.sound_trouble("no microphone: no input device found");
+        s.sound_trouble("no microphone: no input device found");
+        assert_eq!(s.sound.as_deref(), Some("no sound output · no microphone"));
+        assert_eq!(
+            s.notice.as_deref(),
+            Some("no microphone: no input device found")
         );
     }
 

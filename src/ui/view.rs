@@ -32,6 +32,10 @@ pub fn render(frame: &mut Frame, state: &State) {
         Some(url) => format!("{} │ browsers: {url}", state.space_label),
         None => state.space_label.clone(),
     };
+    let top = match &state.sound {
+        Some(trouble) => sound_status(frame, top, trouble),
+        None => top,
+    };
     status_bar(frame, top, "packspaces", &space, &you, links);
     let (videos, list) = if middle.width >= LIST_MIN_WIDTH {
         let [v, l] =
@@ -94,6 +98,20 @@ pub fn status_bar(
         Paragraph::new(line).style(Style::new().bg(Color::Indexed(236))),
         area,
     );
+}
+
+/// Draws a sound problem (already safe for the terminal) at the right of the status bar;
+/// returns the rest of the bar.
+fn sound_status(frame: &mut Frame, area: Rect, trouble: &str) -> Rect {
+    let text = format!(" sound: {trouble} ");
+    let width = (text.chars().count() as u16).min(area.width / 2);
+    let [rest, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(width)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(text).style(Style::new().bg(Color::Indexed(236)).fg(Color::Yellow)),
+        right,
+    );
+    rest
 }
 
 /// The bottom line: the latest notice (already safe for the terminal), else the keys.

@@ -239,5 +239,6 @@ pub fn loopback_session_at(
         card,
         self_view: false,
         color: packspaces::render::ColorMode::TrueColor,
+        audio: packspaces::audio::AudioConfig::OFF,
     }
 }

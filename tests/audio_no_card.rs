@@ -1,0 +1,101 @@
+//! `packspaces join` with sound (`--features audio`) on a machine without a sound card:
+//! the status bar says so, the call still works, and ALSA's complaints go to the log file,
+//! not onto the screen. Runs the real binary in a pseudo-terminal (util-linux `script`);
+//! skipped where a sound card exists (`/dev/snd`) or `script` is missing.
+#![cfg(feature = "audio")]
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+mod common;
+
+use std::io::Write;
+use std::net::{IpAddr, Ipv4Addr};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use packspaces::audio::{AudioConfig, AudioInput, AudioOutput};
+use packspaces::call::codecs::DEFAULT_PREFERENCE;
+use packspaces::server::{ServeOptions, start};
+use packspaces::session::Session;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_a_sound_card_join_says_so_and_alsa_stays_off_the_screen() {
+    if std::path::Path::new("/dev/snd").exists() {
+        eprintln!("skipped: this machine has a sound card");
+        return;
+    }
+    if Command::new("script").arg("--version").output().is_err() {
+        eprintln!("skipped: no `script` to give the binary a terminal");
+        return;
+    }
+    let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .await
+        .unwrap();
+    let base = server.url();
+    let mut bot_config =
+        common::loopback_session(&base, "CSC342", "Beeper", None, &DEFAULT_PREFERENCE);
+    bot_config.audio = AudioConfig {
+        send: AudioInput::Tone { hz: 440.0 },
+        play: AudioOutput::Nothing,
+    };
+    let bot = Session::start(bot_config).await.unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("join.log");
+    let join = format!(
+        "stty cols 120 rows 30; exec {} join {base}CSC342 --peer-server {base}peerjs \
+         --ice-server none --udp-bind 127.0.0.1 --no-video --name Ears --log-file {}",
+        env!("CARGO_BIN_EXE_packspaces"),
+        log.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qfec", &join, "/dev/null"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Let it join, hear the bot (whose call must go live) and draw, then quit with `q`.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !bot
+        .shared
+        .state()
+        .participants
+        .iter()
+        .any(|p| p.label() == "Ears" && p.state == packspaces::ui::TileState::Live)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the terminal never joined the call"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(b"q").unwrap();
+    stdin.flush().unwrap();
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    drop(stdin);
+    bot.leave().await;
+
+    let screen = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "join failed: {screen}");
+    assert!(
+        screen.contains("sound: no sound output · no microphone"),
+        "no sound notice on screen: {screen:?}"
+    );
+    assert!(
+        screen.contains("Beeper"),
+        "the call did not show: {screen:?}"
+    );
+    assert!(
+        !screen.contains("ALSA"),
+        "ALSA wrote on the screen: {screen:?}"
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).is_empty());
+    // ALSA did complain, into the log file.
+    let logged = std::fs::read_to_string(&log).unwrap();
+    assert!(logged.contains("no microphone"), "{logged}");
+}
