@@ -25,6 +25,16 @@ fn config(base: &str, name: &str, audio: AudioConfig) -> SessionConfig {
     config
 }
 
+/// The `m` key (microphone on/off) pressed on `session`'s screen.
+fn press_m(session: &Session) {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    use packspaces::ui::{Effect, action_for_key};
+    let action = action_for_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE)).unwrap();
+    let effect = session.shared.state().apply(action);
+    assert_eq!(effect, Some(Effect::MediaChanged));
+    session.apply_controls();
+}
+
 /// Waits until `f` holds, or fails with `what` after `secs` seconds.
 async fn wait_for(secs: u64, what: &str, mut f: impl FnMut() -> bool) {
     let deadline = Instant::now() + Duration::from_secs(secs);
@@ -77,7 +87,9 @@ async fn a_bots_tone_arrives_at_its_level_and_stops_within_200_ms_of_a_mute() {
             .stats(&bot_id)
             .map_or(0, |s| s.received)
     };
-    assert!(bot.audio.set_muted(true));
+    // `m` on the bot's screen, the way the UI loop handles it.
+    press_m(&bot);
+    assert!(!bot.shared.state().controls.mic_on);
     let muted_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let at_200_ms = received();
@@ -94,7 +106,7 @@ async fn a_bots_tone_arrives_at_its_level_and_stops_within_200_ms_of_a_mute() {
     })
     .await;
     // Unmuted, the tone comes back.
-    bot.audio.set_muted(false);
+    press_m(&bot);
     wait_for(5, "the tone to come back", || {
         listener.audio.mixer().unwrap().level(&bot_id) > SENT_RMS / 2.0
     })

@@ -25,6 +25,9 @@ fn config() -> DemoConfig {
     DemoConfig {
         bots: BOTS,
         udp_bind: IpAddr::V4(Ipv4Addr::LOCALHOST),
+        // Sound is tested on its own (tests/audio_*.rs); here its device notices would
+        // cover the key hints this test reads.
+        audio: packspaces::audio::AudioConfig::OFF,
         ..DemoConfig::default()
     }
 }
