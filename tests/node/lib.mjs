@@ -110,7 +110,8 @@ export function videoElements() {
 /**
  * The command-line side of browser-peer.mjs and firefox-peer.mjs, for Rust tests: opens
  * `url` in `page` (Playwright or Puppeteer), prints {"event":"ready","peerId":…} once it
- * joined, then every 500 ms {"event":"remotes","remotes":[…],"videos":[…],"status":…}
+ * joined, then every 500 ms {"event":"remotes","remotes":[…],"videos":[…],"status":…,
+ * "audio":{peerId:{packets,level}}}
  * (status: window.packspaces.status, our page's status line); also
  * {"event":"pageerror",…} for uncaught errors and {"event":"console","level":…,"text":…}
  * for console errors and warnings. Closes `browser` and exits when stdin closes, or
@@ -144,8 +145,11 @@ export async function reportPage(browser, page, url) {
     const remotes = await page.evaluate(remoteTiles).catch(() => null);
     const videos = await page.evaluate(videoElements).catch(() => null);
     const status = await page.evaluate(() => window.packspaces.status || null).catch(() => null);
+    const audio = await page
+      .evaluate(() => (window.packspaces.audioIn ? window.packspaces.audioIn() : null))
+      .catch(() => null);
     if (remotes === null || videos === null) break;
-    console.log(JSON.stringify({ event: "remotes", remotes, videos, status }));
+    console.log(JSON.stringify({ event: "remotes", remotes, videos, status, audio }));
     await sleep(500);
   }
 }
