@@ -40,6 +40,17 @@ impl Backoff {
         self.current = (self.current * 2).min(Self::MAX);
     }
 
+    /// Waits the current delay, then lengthens the next one; false when `cancel` fired
+    /// first (the caller should stop).
+    pub async fn wait(&mut self, cancel: &tokio_util::sync::CancellationToken) -> bool {
+        tokio::select! {
+            _ = cancel.cancelled() => return false,
+            _ = tokio::time::sleep(self.current) => {}
+        }
+        self.grow();
+        true
+    }
+
     /// A connection worked: start from the shortest wait again.
     pub fn reset(&mut self) {
         self.current = Self::FIRST;

@@ -109,11 +109,9 @@ pub async fn run(
         if events.send(event).await.is_err() {
             return;
         }
-        tokio::select! {
-            _ = cancel.cancelled() => return,
-            _ = tokio::time::sleep(backoff.current()) => {}
+        if !backoff.wait(&cancel).await {
+            return;
         }
-        backoff.grow();
     }
 }
 

@@ -151,49 +151,25 @@ async fn a_terminal_that_takes_only_vp8_sees_a_bot_over_vp8() {
     let viewer = Session::start(config_with(&base, "Viewer", 0, false, &[VideoCodec::Vp8]))
         .await
         .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let frame = loop {
-        let frame = viewer
-            .shared
-            .state()
-            .participants
-            .iter()
-            .find_map(|p| p.frame.clone());
-        if let Some(f) = frame {
-            break f;
-        }
-        assert!(Instant::now() < deadline, "no VP8 picture arrived");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
-    let bg = PALETTES[1].background;
-    let p = frame.pixel(frame.width() / 20, frame.height() * 3 / 10);
-    assert!(
-        p.r.abs_diff(bg.r) < 24 && p.g.abs_diff(bg.g) < 24 && p.b.abs_diff(bg.b) < 24,
-        "{p:?} vs {bg:?}"
-    );
+    let frame = common::first_frame(&viewer).await;
+    let (p, bg) = (common::card_background(&frame), PALETTES[1].background);
+    assert!(common::near(p, bg), "{p:?} vs {bg:?}");
     bot.leave().await;
     viewer.leave().await;
 }
 
-/// The colour at the card's background spot (see the VP8 test) of `who`'s newest frame.
+/// The card background `who`'s newest frame shows.
 fn background_of(viewer: &Session, who: &str) -> Option<packspaces::render::Rgb> {
     let state = viewer.shared.state();
-    let frame = state
-        .participants
-        .iter()
-        .find(|p| p.label() == who)?
-        .frame
-        .clone()?;
-    Some(frame.pixel(frame.width() / 20, frame.height() * 3 / 10))
+    let p = state.participants.iter().find(|p| p.label() == who)?;
+    p.frame.as_deref().map(common::card_background)
 }
 
 async fn wait_for_background(viewer: &Session, who: &str, want: packspaces::render::Rgb) {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let got = background_of(viewer, who);
-        if got.is_some_and(|p| {
-            p.r.abs_diff(want.r) < 24 && p.g.abs_diff(want.g) < 24 && p.b.abs_diff(want.b) < 24
-        }) {
+        if got.is_some_and(|p| common::near(p, want)) {
             return;
         }
         assert!(

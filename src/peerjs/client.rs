@@ -460,11 +460,9 @@ async fn keep_connected(
             if events.send(event).await.is_err() {
                 return;
             }
-            tokio::select! {
-                _ = cancel.cancelled() => return,
-                _ = tokio::time::sleep(backoff.current()) => {}
+            if !backoff.wait(&cancel).await {
+                return;
             }
-            backoff.grow();
             // A reconnect with the same token takes the id back; the server sends no OPEN.
             match open_socket(&server, &id, &token, false).await {
                 Ok(new) => {

@@ -242,3 +242,35 @@ pub fn loopback_session_at(
         audio: packspaces::audio::AudioConfig::OFF,
     }
 }
+
+/// The colour where a test card shows its background (left of the middle, away from its
+/// name, clock and square) in a received frame.
+pub fn card_background(frame: &I420Frame) -> Rgb {
+    frame.pixel(frame.width() / 20, frame.height() * 3 / 10)
+}
+
+/// True when `got` is within 24 of `want` in every channel (the encoders' error).
+pub fn near(got: Rgb, want: Rgb) -> bool {
+    got.r.abs_diff(want.r) < 24 && got.g.abs_diff(want.g) < 24 && got.b.abs_diff(want.b) < 24
+}
+
+/// The first frame `viewer` receives from anyone, within 30 s.
+pub async fn first_frame(viewer: &packspaces::session::Session) -> std::sync::Arc<I420Frame> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let frame = viewer
+            .shared
+            .state()
+            .participants
+            .iter()
+            .find_map(|p| p.frame.clone());
+        if let Some(f) = frame {
+            return f;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no picture arrived within 30 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
