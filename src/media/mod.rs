@@ -8,6 +8,9 @@ pub mod ivf;
 pub mod testcard;
 pub mod vp8;
 pub mod vp8enc;
+pub mod vp8send;
+#[cfg(feature = "libvpx")]
+pub mod vpx;
 pub mod y4m;
 
 pub use file::{FrameSource, Next, open_video};
