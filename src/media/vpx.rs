@@ -23,8 +23,14 @@ fn err(message: impl Into<String>) -> DecodeError {
 /// encoder always begins with one. At 320x240 that costs well under a millisecond, and it
 /// happens only on a receiver's request (PLI, a new or lagging call) or every
 /// `key_interval` frames, which bounds how long a receiver that lost a key frame without
-/// asking waits for the next. Crates that offer the flag need bindgen and clang at build
-/// time; this one ships bindings.
+/// asking waits for the next.
+///
+/// `vpx-encode` also fixes libvpx's threads at 8, so on a multi-core machine a row thread
+/// works beside ours and the two spin-wait for each other: about half a millisecond a frame
+/// when the cores are free, but measured 5-12 ms on a busy 2-core machine and 56 ms when
+/// both shared one core (`BENCHMARKS.md`). `vpx-rs` sets threads, per-frame flags and rate
+/// control, but names a control added in libvpx 1.13 (Debian 12 has 1.12) and needs clang;
+/// this crate ships bindings for 1.3-1.13.
 ///
 /// Not `Send` (libvpx's context holds raw pointers): make it on the thread that encodes.
 pub struct VpxEncoder {
