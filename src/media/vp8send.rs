@@ -37,7 +37,10 @@ impl Vp8Sender {
         {
             let interval = fps.max(1).saturating_mul(KEY_INTERVAL_SECONDS);
             match super::vpx::VpxEncoder::new(width, height, fps, bits_per_second, interval) {
-                Ok(e) => return Self::Full(e),
+                Ok(e) => {
+                    tracing::info!("VP8 out: libvpx, {width}x{height} at {fps} fps");
+                    return Self::Full(e);
+                }
                 // Odd sizes, say: key frames only is worse than inter frames but better
                 // than no picture for Firefox.
                 Err(e) => tracing::warn!("{e}; sending VP8 key frames only"),
