@@ -139,8 +139,9 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_terminal_that_takes_only_vp8_sees_a_bot_over_vp8() {
-    // The bot offers H.264 and VP8; the viewer answers VP8 only, so the bot's intra-only VP8
-    // sender and our pure-Rust VP8 decoder carry the picture.
+    // The bot offers H.264 and VP8; the viewer answers VP8 only, so the bot's VP8 sender
+    // (intra-only, or libvpx with the `libvpx` feature) and our pure-Rust VP8 decoder carry
+    // the picture.
     let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
         .await
         .unwrap();

@@ -1,7 +1,8 @@
 //! Our outgoing video: one encoder per codec feeds every call. A source draws frames (the
 //! test card, later a camera), shows them to us (self view) and, for each codec someone
-//! listens to, encodes them once (H.264 with OpenH264; VP8 as key frames with libwebp) and
-//! broadcasts the result; each call writes it to its own track.
+//! listens to, encodes them once (H.264 with OpenH264; VP8 with libvpx under the `libvpx`
+//! feature, else as key frames with libwebp) and broadcasts the result; each call writes it
+//! to its own track.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -19,7 +20,7 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::codecs::VideoCodec;
 use crate::media::h264::H264Encoder;
 use crate::media::picture::Picture;
-use crate::media::vp8enc::Vp8IntraEncoder;
+use crate::media::vp8send::Vp8Sender;
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp_transceiver::rtp_sender::{
     RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
@@ -50,12 +51,9 @@ pub struct VideoSource {
     pub fps: u32,
 }
 
-/// libwebp quality of our VP8 key frames.
-const VP8_QUALITY: f32 = 50.0;
-
 impl VideoSource {
     /// Starts a thread that draws `card` at `fps` until `cancel`, encoding while anyone
-    /// subscribes (`bits_per_second` for the H.264 encoder).
+    /// subscribes (`bits_per_second` for the H.264 and libvpx encoders).
     pub fn test_card(
         mut card: Picture,
         fps: u32,
@@ -65,7 +63,6 @@ impl VideoSource {
     ) -> Result<VideoSource, String> {
         let mut h264 = H264Encoder::new(card.width, card.height, fps as f32, bits_per_second)
             .map_err(|e| e.to_string())?;
-        let mut vp8 = Vp8IntraEncoder::new(VP8_QUALITY);
         let source = VideoSource {
             h264: broadcast::channel(8).0,
             vp8: broadcast::channel(8).0,
@@ -79,10 +76,15 @@ impl VideoSource {
         std::thread::Builder::new()
             .name("packspaces-video-out".into())
             .spawn(move || {
+                // Made here, at the first VP8 subscriber: libvpx's encoder is not `Send`.
+                let mut vp8: Option<Vp8Sender> = None;
                 let start = Instant::now();
                 let mut next = start;
                 while !cancel.is_cancelled() {
                     next += interval;
+                    // One request serves both codecs: a PLI from either kind of receiver
+                    // costs the other a key frame too, which is rare and cheap.
+                    let key = out.want_keyframe.swap(false, Ordering::Relaxed);
                     let frame = if out.video_off.load(Ordering::Relaxed) {
                         off_card.frame(start.elapsed())
                     } else {
@@ -99,7 +101,6 @@ impl VideoSource {
                         preview(frame.clone());
                     }
                     if out.h264.receiver_count() > 0 {
-                        let key = out.want_keyframe.swap(false, Ordering::Relaxed);
                         match h264.encode(&frame, key) {
                             Ok(data) if !data.is_empty() => {
                                 let key = key || contains_idr(&data);
@@ -113,11 +114,14 @@ impl VideoSource {
                         }
                     }
                     if out.vp8.receiver_count() > 0 {
-                        match vp8.encode(&frame) {
-                            Ok(data) => {
+                        let vp8 = vp8.get_or_insert_with(|| {
+                            Vp8Sender::new(card.width, card.height, fps, bits_per_second)
+                        });
+                        match vp8.encode(&frame, key) {
+                            Ok(f) => {
                                 let _ = out.vp8.send(EncodedFrame {
-                                    data: Bytes::from(data),
-                                    key: true,
+                                    data: Bytes::from(f.data),
+                                    key: f.key,
                                 });
                             }
                             Err(e) => tracing::warn!("VP8 encoder: {e}"),

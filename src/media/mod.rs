@@ -13,6 +13,9 @@ pub mod picture;
 pub mod testcard;
 pub mod vp8;
 pub mod vp8enc;
+pub mod vp8send;
+#[cfg(feature = "libvpx")]
+pub mod vpx;
 pub mod y4m;
 
 pub use file::{FrameSource, Next, open_video};
