@@ -1,7 +1,7 @@
 //! Sound with a real browser (`--features audio`): our session sends a tone to a headless
 //! Chromium page (peerjs 1.5.5, on `packspaces serve`) and plays the page's fake
 //! microphone. The page's own WebRTC statistics must show our audio arriving with a level,
-//! and our mixer must hear the browser. Skips without node/Chromium, except under CI=true.
+//! our mixer must hear the browser, and after `m` the page must stop receiving us. Skips without node/Chromium, except under CI=true.
 #![cfg(feature = "audio")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -64,6 +64,43 @@ async fn chromium_hears_our_tone_and_we_hear_chromium() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // `m`: our microphone off. The page must stop receiving our audio.
+    {
+        use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+        let key = KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE);
+        let action = packspaces::ui::action_for_key(key).unwrap();
+        session.shared.state().apply(action);
+        session.apply_controls();
+    }
+    // PeerJS cannot renegotiate, so the page's track is never flagged muted: what a browser
+    // sees is our packets stopping and the level falling to nothing.
+    let our_id = session.our_id.clone();
+    let page = tokio::task::spawn_blocking(move || {
+        let mut last: Option<(u64, Instant)> = None;
+        page.wait(
+            "our audio to stop in the page",
+            Duration::from_secs(20),
+            |v| {
+                let ours = &v["audio"][&our_id];
+                let Some(n) = ours["packets"].as_u64() else {
+                    return false;
+                };
+                match last {
+                    Some((m, since)) if m == n => {
+                        since.elapsed() > Duration::from_secs(2)
+                            && ours["level"].as_f64().unwrap_or(1.0) < 0.001
+                    }
+                    _ => {
+                        last = Some((n, Instant::now()));
+                        false
+                    }
+                }
+            },
+        );
+        page
+    })
+    .await
+    .unwrap();
     drop(page);
     session.leave().await;
     server.stop().await;
