@@ -38,14 +38,16 @@ pub enum Command {
     /// Join a space: see everyone's video in the terminal, and be seen by them.
     ///
     /// Everyone already in the space calls you; you call everyone who joins later (the
-    /// workshop's flow). Keys: Tab/arrows select, Enter zooms, s saves a frame, ? help, q leaves.
+    /// workshop's flow). Keys: Tab/arrows select, Enter zooms, s saves a frame, v video on/off,
+    /// m microphone, d sound, x mutes the selected one, +/- its volume, ? help, q leaves.
     Join(JoinArgs),
 
     /// A class demo in one command, no network needed: a local server, a few bots with
     /// their own test cards, and you in the same space.
     ///
     /// The status bar shows the address browsers on this machine can open to join. Keys:
-    /// Tab/arrows select, Enter or f zooms, Esc back to the grid, ? help, q quits.
+    /// Tab/arrows select, Enter or f zooms, Esc back to the grid, v/m/d video, microphone,
+    /// sound, ? help, q quits.
     Demo(DemoArgs),
 
     /// Run a headless participant that sends a test card in its own colours (for demos and
@@ -170,7 +172,7 @@ pub struct DemoArgs {
     pub space: String,
 
     /// Port for the demo's server [default: a free one].
-    #[arg(long, default_value_t = 0)]
+    #[arg(long, default_value_t = 0, hide_default_value = true)]
     pub port: u16,
 
     /// Address for the demo's server; 0.0.0.0 lets other machines' browsers in (they need
