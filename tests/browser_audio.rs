@@ -1,7 +1,7 @@
-//! Sound with a real browser (`--features audio`): our session sends a tone to a headless
-//! Chromium page (peerjs 1.5.5, on `packspaces serve`) and plays the page's fake
-//! microphone. The page's own WebRTC statistics must show our audio arriving with a level,
-//! our mixer must hear the browser, and after `m` the page must stop receiving us. Skips without node/Chromium, except under CI=true.
+//! Sound with real browsers (`--features audio`): our session sends a tone to a headless
+//! Chromium or Firefox ESR page (peerjs 1.5.5, on `packspaces serve`) and plays the page's
+//! fake microphone. The page's own WebRTC statistics must show our audio arriving with a level,
+//! our mixer must hear the browser, and after `m` the page must stop receiving us. Skips without node or the browser, except under CI=true.
 #![cfg(feature = "audio")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -15,9 +15,25 @@ use packspaces::session::{CardSpec, Session};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_hears_our_tone_and_we_hear_chromium() {
-    if !common::node_tools_ready("playwright-core", &["/usr/bin/chromium"]) {
-        return;
+    if common::node_tools_ready("playwright-core", &["/usr/bin/chromium"]) {
+        let _turn = ONE_AT_A_TIME.lock().await;
+        hears_our_tone_and_we_hear_it("browser-peer.mjs").await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn firefox_hears_our_tone_and_we_hear_firefox() {
+    if common::node_tools_ready("puppeteer-core", &["/usr/bin/firefox-esr"]) {
+        let _turn = ONE_AT_A_TIME.lock().await;
+        hears_our_tone_and_we_hear_it("firefox-peer.mjs").await;
+    }
+}
+
+/// One browser at a time: the machine has two cores.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// `driver`: the tests/node script that opens the page in its browser.
+async fn hears_our_tone_and_we_hear_it(driver: &'static str) {
     let server = common::serve_with_page_libraries("peerjs").await;
     let base = server.url();
     let mut config = common::loopback_session(
@@ -37,7 +53,7 @@ async fn chromium_hears_our_tone_and_we_hear_chromium() {
     // The page joins after us, so we call it, as the workshop's flow has it.
     let url = format!("{base}CSC342?name=Browser");
     let (browser_id, page) = tokio::task::spawn_blocking(move || {
-        let page = common::page::Page::open("browser-peer.mjs", &url, None);
+        let page = common::page::Page::open(driver, &url, None);
         let ready = page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
         let browser_id = ready["peerId"].as_str().unwrap().to_string();
         // Chromium's statistics for the audio it receives from us.
