@@ -1,7 +1,8 @@
 //! Sound with real browsers (`--features audio`): our session sends a tone to a headless
 //! Chromium or Firefox ESR page (peerjs 1.5.5, on `packspaces serve`) and plays the page's
-//! fake microphone. The page's own WebRTC statistics must show our audio arriving with a level,
-//! our mixer must hear the browser, and after `m` the page must stop receiving us. Skips without node or the browser, except under CI=true.
+//! fake microphone. The page's own WebRTC statistics must show our audio arriving with a
+//! level, our mixer must hear the browser, and after `m` the page must stop receiving us.
+//! Skips without node or the browser, except under CI=true.
 #![cfg(feature = "audio")]
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
