@@ -50,6 +50,9 @@ async fn ui_loop(session: &Session) -> anyhow::Result<()> {
     loop {
         tokio::select! {
             _ = ticks.tick() => {
+                if session.shared.state().expire_notice(std::time::Instant::now()) {
+                    dirty = true;
+                }
                 if dirty {
                     draw(&mut terminal, session)?;
                     dirty = false;

@@ -6,12 +6,16 @@ pub mod layout;
 pub mod view;
 
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::render::{ColorMode, I420Frame};
 use crate::text::sanitize;
 pub use controls::{Controls, Hearing};
+
+/// How long a notice stays in the bottom bar.
+pub const NOTICE_FOR: Duration = Duration::from_secs(8);
 
 /// Longest name or id shown anywhere.
 pub const MAX_LABEL: usize = 40;
@@ -112,6 +116,8 @@ pub struct State {
     pub color: ColorMode,
     /// A one-line message for the bottom bar (sanitized).
     pub notice: Option<String>,
+    /// When `notice` was set.
+    pub notice_since: Option<Instant>,
     /// The address browsers can open to join this space (the demo's), sanitized.
     pub invite: Option<String>,
     /// Microphone, video and sound switches.
@@ -136,6 +142,7 @@ impl State {
             show_help: false,
             color,
             notice: None,
+            notice_since: None,
             invite: None,
             controls: Controls::default(),
             sound: None,
@@ -174,6 +181,21 @@ impl State {
 
     pub fn notify(&mut self, text: &str) {
         self.notice = Some(sanitize(text, 200));
+        self.notice_since = Some(Instant::now());
+    }
+
+    /// Takes down a notice shown for [`NOTICE_FOR`] by `now`, so that the key hints come
+    /// back (lasting trouble, such as no sound device, stays in the status bar). True when
+    /// it did.
+    pub fn expire_notice(&mut self, now: Instant) -> bool {
+        match self.notice_since {
+            Some(since) if now.saturating_duration_since(since) >= NOTICE_FOR => {
+                self.notice = None;
+                self.notice_since = None;
+                true
+            }
+            _ => false,
+        }
     }
 
     /// Shows where browsers can join.
@@ -380,6 +402,21 @@ mod tests {
         assert_eq!(
             action_for_key(key(KeyCode::Char('-'))),
             Some(Action::Quieter)
+        );
+    }
+
+    #[test]
+    fn notices_give_way_to_the_key_hints_after_a_while() {
+        let mut s = State::new("x", ColorMode::TrueColor);
+        s.notify("saved frame.png");
+        let since = s.notice_since.unwrap();
+        assert!(!s.expire_notice(since + Duration::from_secs(1)));
+        assert_eq!(s.notice.as_deref(), Some("saved frame.png"));
+        assert!(s.expire_notice(since + NOTICE_FOR));
+        assert_eq!(s.notice, None);
+        assert!(
+            !s.expire_notice(since + NOTICE_FOR * 2),
+            "nothing left to expire"
         );
     }
 
