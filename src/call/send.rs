@@ -9,7 +9,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp::packetizer::Packetizer as _;
+use rtc::rtp_transceiver::rtp_sender::{
+    RTCRtpCodec, RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
+};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::Track;
@@ -21,14 +25,10 @@ use super::codecs::VideoCodec;
 use crate::media::h264::H264Encoder;
 use crate::media::picture::Picture;
 use crate::media::vp8send::Vp8Sender;
-use rtc::media_stream::MediaStreamTrack;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use crate::render::I420Frame;
 
 /// The stream id of everything we send: PeerJS shows one remote stream per stream id.
-pub(super) const STREAM_ID: &str = "packspaces";
-use crate::render::I420Frame;
+const STREAM_ID: &str = "packspaces";
 
 /// One encoded picture.
 #[derive(Debug, Clone)]
@@ -157,18 +157,30 @@ impl VideoSource {
 
 /// Our outgoing video track (when we send video), in the shared stream.
 pub fn video_track(codec: VideoCodec) -> Result<Arc<TrackLocalStaticSample>, String> {
-    let ssrc = random_u32();
+    stream_track(RtpCodecKind::Video, codec.rtp_codec())
+}
+
+/// A track of `kind` in our one stream (PeerJS shows one stream per peer, so audio and
+/// video share its id), with a random SSRC.
+pub(super) fn stream_track(
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+) -> Result<Arc<TrackLocalStaticSample>, String> {
+    let kind_name = match kind {
+        RtpCodecKind::Audio => "audio",
+        _ => "video",
+    };
     let track = MediaStreamTrack::new(
         STREAM_ID.to_string(),
-        format!("{STREAM_ID}-video"),
-        "video".to_string(),
-        RtpCodecKind::Video,
+        format!("{STREAM_ID}-{kind_name}"),
+        kind_name.to_string(),
+        kind,
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(ssrc),
+                ssrc: Some(random_u32()),
                 ..Default::default()
             },
-            codec: codec.rtp_codec(),
+            codec,
             ..Default::default()
         }],
     );

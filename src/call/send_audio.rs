@@ -4,14 +4,10 @@
 //! and tag each packet with its level (RFC 6464) so receivers can show who speaks.
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
-use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp::header::Header;
-use rtc::rtp_transceiver::rtp_sender::{
-    RTCRtpCodingParameters, RTCRtpEncodingParameters, RtpCodecKind,
-};
+use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::Track;
@@ -20,29 +16,13 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::codecs::opus_codec;
-use super::send::{STREAM_ID, random_u32};
+use super::send::{random_u32, stream_track};
 use crate::audio::FRAME_SAMPLES;
 use crate::audio::source::AudioSource;
 
 /// Our outgoing audio track, in the shared stream.
 pub fn audio_track() -> Result<Arc<TrackLocalStaticSample>, String> {
-    let track = MediaStreamTrack::new(
-        STREAM_ID.to_string(),
-        format!("{STREAM_ID}-audio"),
-        "audio".to_string(),
-        RtpCodecKind::Audio,
-        vec![RTCRtpEncodingParameters {
-            rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(random_u32()),
-                ..Default::default()
-            },
-            codec: opus_codec(),
-            ..Default::default()
-        }],
-    );
-    TrackLocalStaticSample::new(Instant::now(), track)
-        .map(Arc::new)
-        .map_err(|e| e.to_string())
+    stream_track(RtpCodecKind::Audio, opus_codec())
 }
 
 /// Writes the source's frames to one call's audio track until the call ends.
