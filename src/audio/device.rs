@@ -109,16 +109,29 @@ fn play_on_device(mixer: &Arc<Mutex<Mixer>>, cancel: &CancellationToken) -> Resu
         config.sample_rate,
         config.channels
     );
-    loop {
-        if cancel.is_cancelled() {
-            return Ok(());
-        }
+    // Keep `stream` alive (it plays while it exists) until we stop or it fails.
+    let result = match until_failure(&failed, cancel) {
+        Some(e) => Err(e),
+        None => Ok(()),
+    };
+    drop(stream);
+    result
+}
+
+/// Waits while a device stream runs: its failure, or `None` once `cancel` fires (or the
+/// stream's error callback is gone).
+fn until_failure(
+    failed: &std_mpsc::Receiver<String>,
+    cancel: &CancellationToken,
+) -> Option<String> {
+    while !cancel.is_cancelled() {
         match failed.recv_timeout(Duration::from_millis(100)) {
-            Ok(e) => return Err(e),
+            Ok(e) => return Some(e),
             Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-            Err(std_mpsc::RecvTimeoutError::Disconnected) => return Ok(()),
+            Err(std_mpsc::RecvTimeoutError::Disconnected) => return None,
         }
     }
+    None
 }
 
 fn output<T: SizedSample + FromSample<f32>>(
@@ -197,16 +210,9 @@ pub fn open_microphone(
                 }
             };
             let _ = opened_tx.send(Ok(()));
-            while !cancel.is_cancelled() {
-                match failed.recv_timeout(Duration::from_millis(100)) {
-                    Ok(e) => {
-                        tracing::warn!("audio: {e}");
-                        trouble(e);
-                        break;
-                    }
-                    Err(std_mpsc::RecvTimeoutError::Timeout) => {}
-                    Err(std_mpsc::RecvTimeoutError::Disconnected) => break,
-                }
+            if let Some(e) = until_failure(&failed, &cancel) {
+                tracing::warn!("audio: {e}");
+                trouble(e);
             }
             drop(stream);
         })
