@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::audio::{AudioConfig, AudioInput, AudioOutput};
+use crate::audio::AudioConfig;
 use crate::call::{CallConfig, VideoCodec};
 use crate::media::picture::CameraChoice;
 use crate::media::testcard::{MOTIONS, PALETTES};
@@ -116,14 +116,7 @@ impl Demo {
                 ..CardSpec::default()
             };
             let name = bot_name(i);
-            // Each bot speaks in a voice of its own and listens to nobody.
-            let voice = AudioConfig {
-                send: AudioInput::Speech {
-                    hz: 110.0 + 25.0 * (i % PALETTES.len()) as f64,
-                },
-                play: AudioOutput::Nothing,
-            };
-            let bot = Session::start(join(&name, Some(card), false, voice)?)
+            let bot = Session::start(join(&name, Some(card), false, AudioConfig::bot(i))?)
                 .await
                 .with_context(|| format!("bot {name} could not join"))?;
             started.push(bot);

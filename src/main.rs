@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use packspaces::audio::{AudioConfig, AudioInput, AudioOutput};
+use packspaces::audio::AudioConfig;
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
 use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
@@ -180,13 +180,7 @@ fn session_config(
         audio: match (args.no_audio, palette) {
             (true, _) => AudioConfig::OFF,
             (false, None) => AudioConfig::TERMINAL,
-            // A bot speaks in a voice of its own and listens to nobody.
-            (false, Some(p)) => AudioConfig {
-                send: AudioInput::Speech {
-                    hz: 110.0 + 25.0 * f64::from(p % 6),
-                },
-                play: AudioOutput::Nothing,
-            },
+            (false, Some(p)) => AudioConfig::bot(usize::from(p)),
         },
     })
 }

@@ -86,6 +86,16 @@ impl AudioConfig {
         send: AudioInput::Microphone,
         play: AudioOutput::Device,
     };
+
+    /// Bot number `voice` (its palette): speaks at a pitch of its own, listens to nobody.
+    pub fn bot(voice: usize) -> AudioConfig {
+        AudioConfig {
+            send: AudioInput::Speech {
+                hz: 110.0 + 25.0 * (voice % crate::media::testcard::PALETTES.len()) as f64,
+            },
+            play: AudioOutput::Nothing,
+        }
+    }
 }
 
 /// Where sound-device trouble is reported: one sentence whose part before the first colon
