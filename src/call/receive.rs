@@ -244,11 +244,14 @@ impl VideoReceiver {
         }
     }
 
+    /// Drops the frames being assembled and starts from the next packet.
+    fn restart_builder(&mut self) {
+        self.builder = Builder::new(self.codec);
+        self.newest = None;
+    }
+
     /// Adds one RTP packet; returns what the frames it completed decoded to.
     pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<I420Frame, String>> {
-        // The depacketizers index into payloads they have not checked (seen: an H.264
-        // STAP-A that claims more than it carries; sequence arithmetic that overflows), so
-        // a hostile packet must cost only the frames being assembled, not the call.
         let mut out = Vec::new();
         // The sample builder scans every slot between its oldest and newest packet, per
         // packet: a sequence number far from the others would cost seconds of CPU. Such a
@@ -257,20 +260,21 @@ impl VideoReceiver {
         if let Some(newest) = self.newest {
             let ahead = seq.wrapping_sub(newest) as i16;
             if ahead.unsigned_abs() > REORDER_PACKETS {
-                self.builder = Builder::new(self.codec);
-                self.newest = None;
+                self.restart_builder();
                 out.push(Err(format!("sequence jumped by {ahead}")));
             }
         }
         if self.newest.is_none_or(|n| (seq.wrapping_sub(n) as i16) > 0) {
             self.newest = Some(seq);
         }
+        // The depacketizers index into payloads they have not checked (seen: an H.264
+        // STAP-A that claims more than it carries; sequence arithmetic that overflows), so
+        // a hostile packet must cost only the frames being assembled, not the call.
         let builder = &mut self.builder;
         let samples = match contain(|| builder.push(packet)) {
             Ok(samples) => samples,
             Err(panic) => {
-                self.builder = Builder::new(self.codec);
-                self.newest = None;
+                self.restart_builder();
                 out.push(Err(format!("depacketizer refused a packet: {panic}")));
                 return out;
             }
