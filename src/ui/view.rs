@@ -134,13 +134,14 @@ fn video_grid(frame: &mut Frame, area: Rect, state: &State) {
     let Some((own, others)) = tiles.split_first() else {
         return;
     };
-    let off = state.controls.summary();
-    let title = match (&state.our_name, off.is_empty()) {
-        (Some(n), true) => format!(" {n} (you) "),
-        (Some(n), false) => format!(" {n} (you) · {off} "),
-        (None, true) => " you ".to_string(),
-        (None, false) => format!(" you · {off} "),
+    let mut title = match &state.our_name {
+        Some(n) => format!(" {n} (you) "),
+        None => " you ".to_string(),
     };
+    let off = state.controls.summary();
+    if !off.is_empty() {
+        title.push_str(&format!("· {off} "));
+    }
     tile(
         frame,
         *own,
