@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::media::picture::CameraChoice;
+use crate::output::MaxRate;
 use crate::render::ColorMode;
 
 /// A terminal client for PackSpaces classroom video spaces.
@@ -40,7 +41,9 @@ pub enum Command {
     /// Everyone already in the space calls you; you call everyone who joins later (the
     /// workshop's flow). Keys: Tab/arrows select, Enter zooms, s saves a frame, v video on/off,
     /// m microphone, d sound, x mutes the selected one, +/- its volume, ? help, q leaves.
-    Join(JoinArgs),
+    /// Over SSH the screen follows the link's speed (see --max-rate); a dropped link or
+    /// SIGHUP/SIGTERM leaves the space cleanly.
+    Join(JoinCommand),
 
     /// A class demo in one command, no network needed: a local server, a few bots with
     /// their own test cards, and you in the same space.
@@ -62,6 +65,40 @@ pub enum Command {
     /// their names, when their call carries one); it declines each call. Keys: q quits.
     /// With --json, one JSON line per join or leave goes to stdout instead of the screen.
     Monitor(MonitorArgs),
+}
+
+/// How a full-screen command writes the terminal (`join`, `demo`, `monitor`, `play`).
+#[derive(Debug, Clone, Args)]
+pub struct ScreenArgs {
+    /// Most the screen may send per second, e.g. 2mbit, 300k, 1.5M (bits) or 64kB (bytes);
+    /// `auto` measures how fast the terminal really takes output (it answers status
+    /// requests) and never lets a queue build; `none` sends as fast as it can [default:
+    /// auto over SSH (SSH_CONNECTION set), else none].
+    #[arg(long, value_name = "RATE")]
+    pub max_rate: Option<MaxRate>,
+}
+
+impl ScreenArgs {
+    /// The cap asked for, or the default for where we run.
+    pub fn max_rate(&self) -> MaxRate {
+        self.max_rate.unwrap_or_else(|| {
+            MaxRate::default_for(std::env::var("SSH_CONNECTION").ok().as_deref())
+        })
+    }
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinCommand {
+    #[command(flatten)]
+    pub join: JoinArgs,
+
+    #[command(flatten)]
+    pub screen: ScreenArgs,
+
+    /// When leaving, print what the screen output cost: kbit/s, video frames per second,
+    /// video bytes per picture cell.
+    #[arg(long)]
+    pub stats: bool,
 }
 
 /// The workshop page's STUN server, the default for `--ice-server`.
@@ -196,12 +233,22 @@ pub struct DemoArgs {
     /// Colours to use.
     #[arg(long, value_enum, default_value_t = ColorChoice::Auto)]
     pub color: ColorChoice,
+
+    #[command(flatten)]
+    pub screen: ScreenArgs,
+
+    /// When leaving, print what the screen output cost (kbit/s, video frames per second).
+    #[arg(long)]
+    pub stats: bool,
 }
 
 #[derive(Debug, Clone, Args)]
 pub struct MonitorArgs {
     #[command(flatten)]
     pub space: SpaceArgs,
+
+    #[command(flatten)]
+    pub screen: ScreenArgs,
 
     /// No screen: write one JSON line per join or leave to stdout, e.g.
     /// {"event":"join","peer":"…","name":"Ada","time":"2025-11-27T11:30:05.123Z","count":2,"already":false}
@@ -274,14 +321,15 @@ pub struct PlayArgs {
     #[arg(long, default_value_t = crate::render::ansi::DEFAULT_THRESHOLD, value_name = "N")]
     pub threshold: u32,
 
-    /// Output budget in bytes per cell per frame: in frames with much motion, the cells
-    /// that changed most are redrawn first (truecolor only). 0 = no limit.
-    #[arg(long, default_value_t = DEFAULT_BUDGET, value_name = "BYTES")]
+    /// At most this many video bytes per picture cell per frame: in frames with much
+    /// motion, the cells that changed most are redrawn first and the rest follow in later
+    /// frames. 0 = no limit.
+    #[arg(long, default_value_t = crate::output::DEFAULT_BYTES_PER_CELL, value_name = "BYTES")]
     pub budget: f32,
-}
 
-/// Default `--budget`: keeps heavy motion near 8 bytes per cell (see BENCHMARKS.md).
-pub const DEFAULT_BUDGET: f32 = 8.0;
+    #[command(flatten)]
+    pub screen: ScreenArgs,
+}
 
 /// `--color` values.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -173,7 +173,11 @@ fn reachable(addr: SocketAddr) -> SocketAddr {
 }
 
 /// Runs the demo with its screen until the user quits.
-pub async fn run(config: DemoConfig, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn run(
+    config: DemoConfig,
+    screen: crate::join::ScreenOptions,
+    log_sink: Option<PathBuf>,
+) -> anyhow::Result<()> {
     eprintln!(
         "packspaces demo: starting a server and {} bots…",
         config.bots.min(MAX_BOTS)
@@ -181,10 +185,10 @@ pub async fn run(config: DemoConfig, log_sink: Option<PathBuf>) -> anyhow::Resul
     // C libraries (OpenH264, ALSA) print to stderr, ALSA as soon as devices open.
     let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let demo = Demo::start(&config).await?;
-    let result = crate::join::run_ui(&demo.session).await;
+    let result = crate::join::run_ui(&demo.session, &screen).await;
     drop(quiet);
     demo.stop().await;
-    result
+    crate::join::print_summary(result)
 }
 
 #[cfg(test)]

@@ -1,23 +1,46 @@
 //! `packspaces join`: the session behind a full-screen terminal UI. Keys become actions on
 //! the state; the screen is redrawn at most 30 times a second, and only when something
-//! changed, however many videos arrive.
+//! changed, however many videos arrive, through the one output path (`crate::output`)
+//! within its byte caps. A key's answer is drawn at once. The screen closes cleanly on
+//! `q`, when the terminal goes away, and on SIGHUP or SIGTERM.
 
-use std::io::{self, Stdout};
+use std::io::{self, Write as _};
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use crossterm::event::Event;
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 
+use crate::output::{Drawn, MaxRate, OutputConfig};
 use crate::render::I420Frame;
 use crate::session::{Session, SessionConfig};
-use crate::terminal::{Screen, TerminalGuard};
-use crate::ui::{Action, Effect, action_for_key, view};
+use crate::terminal::{Input, Screen, StopSignals, TerminalGuard};
+use crate::ui::{Effect, action_for_key, view};
 
-/// Joins and runs the UI until the user quits. Stray stderr output goes to `log_sink`
-/// (the log file) or nowhere.
-pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
+/// How the full-screen commands write the screen (`--max-rate`, `--stats`).
+#[derive(Debug, Clone, Copy)]
+pub struct ScreenOptions {
+    pub max_rate: MaxRate,
+    /// Print the output's figures (kbit/s, video fps, bytes per cell) when leaving.
+    pub stats: bool,
+}
+
+impl Default for ScreenOptions {
+    fn default() -> Self {
+        Self {
+            max_rate: MaxRate::Unlimited,
+            stats: false,
+        }
+    }
+}
+
+/// Joins and runs the UI until the user quits (or the terminal goes away, or a SIGHUP or
+/// SIGTERM arrives: each a clean leave). Stray stderr output goes to `log_sink` (the log
+/// file) or nowhere.
+pub async fn run(
+    config: SessionConfig,
+    screen: ScreenOptions,
+    log_sink: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let space = config.space.label();
     // C libraries (OpenH264, ALSA) print to stderr; keep that off the UI's screen. ALSA
     // speaks as soon as the session opens the sound devices, so quiet it first.
@@ -25,48 +48,86 @@ pub async fn run(config: SessionConfig, log_sink: Option<PathBuf>) -> anyhow::Re
     let session = Session::start(config)
         .await
         .with_context(|| format!("cannot join {space}"))?;
-    let result = run_ui(&session).await;
+    let result = run_ui(&session, &screen).await;
     drop(quiet);
     session.leave().await;
-    result
+    print_summary(result)
+}
+
+/// Prints the `--stats` summary (if any) once the screen is ours no more.
+pub fn print_summary(result: anyhow::Result<Option<String>>) -> anyhow::Result<()> {
+    if let Some(summary) = result? {
+        // The terminal may be gone (a dropped SSH link): nothing to do if this fails.
+        let _ = writeln!(io::stderr(), "{summary}");
+    }
+    Ok(())
 }
 
 /// Runs the full-screen UI of a started session until the user quits; the terminal is
 /// restored however it ends. (Also the demo's screen.) The caller keeps stderr quiet.
-pub async fn run_ui(session: &Session) -> anyhow::Result<()> {
+/// Returns the `--stats` summary when asked for.
+pub async fn run_ui(session: &Session, options: &ScreenOptions) -> anyhow::Result<Option<String>> {
     let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
-    let result = ui_loop(session).await;
+    let result = ui_loop(session, options).await;
     drop(guard);
     result
 }
 
-async fn ui_loop(session: &Session) -> anyhow::Result<()> {
-    let Screen {
-        mut terminal,
-        input: mut keys,
-        mut ticks,
-    } = Screen::open()?;
+/// Why the screen closed.
+#[derive(Debug)]
+enum Ending {
+    Quit,
+    TerminalGone(String),
+    Signal(&'static str),
+}
+
+async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<Option<String>> {
+    let color = session.shared.state().color;
+    let mut config = OutputConfig::new(color, options.max_rate);
+    config.measure_error = options.stats;
+    let mut screen = Screen::open(config)?;
+    let mut signals = StopSignals::new()?;
     let mut dirty = true;
-    loop {
+    let mut status_shown: Option<Instant> = None;
+    let ending = loop {
         tokio::select! {
-            _ = ticks.tick() => {
-                if session.shared.state().expire_notice(std::time::Instant::now()) {
-                    dirty = true;
+            _ = screen.ticks.tick() => {
+                let now = Instant::now();
+                match screen.follow_size() {
+                    Ok(true) => dirty = true,
+                    Ok(false) => {}
+                    Err(e) => break Ending::TerminalGone(e.to_string()),
                 }
-                if dirty {
-                    draw(&mut terminal, session)?;
-                    dirty = false;
+                {
+                    let mut state = session.shared.state();
+                    dirty |= state.expire_notice(now);
+                    if status_shown.is_none_or(|at| now.saturating_duration_since(at) >= STATUS_EVERY) {
+                        state.output = Some(screen.output.status(now));
+                        status_shown = Some(now);
+                        dirty = true;
+                    }
+                }
+                if dirty || screen.output.pending() {
+                    match redraw(&mut screen, session, now) {
+                        Ok(drawn) => dirty &= drawn == Drawn::Busy,
+                        Err(e) => break Ending::TerminalGone(e.to_string()),
+                    }
                 }
             }
             _ = session.shared.changed.notified() => dirty = true,
-            input = keys.recv() => {
-                let Some(input) = input else { return Ok(()) };
-                dirty = true;
-                let Event::Key(key) = input else { continue };
+            input = screen.input.recv() => {
+                let key = match input {
+                    None | Some(Input::Closed) => break Ending::TerminalGone("input closed".into()),
+                    Some(Input::StatusReport) => {
+                        screen.output.status_answered(Instant::now());
+                        continue;
+                    }
+                    Some(Input::Key(key)) => key,
+                };
                 let Some(action) = action_for_key(key) else { continue };
                 let effect = session.shared.state().apply(action);
                 match effect {
-                    Some(Effect::Quit) => return Ok(()),
+                    Some(Effect::Quit) => break Ending::Quit,
                     Some(Effect::SaveFrame(peer)) => {
                         let saved = save_frame(session, &peer);
                         let mut state = session.shared.state();
@@ -78,18 +139,31 @@ async fn ui_loop(session: &Session) -> anyhow::Result<()> {
                     Some(Effect::MediaChanged) => session.apply_controls(),
                     None => {}
                 }
-                if action == Action::Quit {
-                    return Ok(());
+                // A key's answer goes out now, ahead of the next tick's video.
+                match redraw(&mut screen, session, Instant::now()) {
+                    Ok(drawn) => dirty = drawn == Drawn::Busy,
+                    Err(e) => break Ending::TerminalGone(e.to_string()),
                 }
             }
+            signal = signals.next() => break Ending::Signal(signal),
         }
+    };
+    match &ending {
+        Ending::Quit => {}
+        Ending::TerminalGone(why) => tracing::info!("the terminal went away ({why}): leaving"),
+        Ending::Signal(name) => tracing::info!("{name}: leaving"),
     }
+    // Let the last frame out, but never wait long on a terminal that stopped reading.
+    screen.output.finish(Duration::from_millis(500));
+    Ok(options.stats.then(|| screen.output.summary(Instant::now())))
 }
 
-fn draw(terminal: &mut Terminal<CrosstermBackend<Stdout>>, session: &Session) -> io::Result<()> {
+/// How often the status bar's output figures are refreshed.
+const STATUS_EVERY: Duration = Duration::from_secs(1);
+
+fn redraw(screen: &mut Screen, session: &Session, now: Instant) -> io::Result<Drawn> {
     let state = session.shared.state().clone();
-    terminal.draw(|f| view::render(f, &state))?;
-    Ok(())
+    screen.output.draw(now, |f| view::render(f, &state))
 }
 
 /// Saves a participant's current frame, at full decoded resolution, as a PNG in the

@@ -14,6 +14,7 @@ pub mod logging;
 pub mod media;
 pub mod monitor;
 pub mod net;
+pub mod output;
 pub mod peerjs;
 pub mod play;
 pub mod render;

@@ -7,6 +7,7 @@ use packspaces::audio::AudioConfig;
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
 use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
+use packspaces::join::ScreenOptions;
 use packspaces::media::picture::{CameraChoice, NO_CAMERA_SUPPORT};
 use packspaces::monitor::{self, MonitorConfig};
 use packspaces::peerjs::client::{CLOUD_SERVER, PeerServerUrl};
@@ -26,15 +27,26 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Play(args) => play::run(&args),
         Command::Serve(args) => run_async(server::run(serve_options(args))),
-        Command::Join(args) if args.list_cameras => list_cameras(),
+        Command::Join(args) if args.join.list_cameras => list_cameras(),
         Command::Bot(args) if args.join.list_cameras => list_cameras(),
-        Command::Join(args) => session_config(&args, None, true)
-            .and_then(|config| run_async(packspaces::join::run(config, log_file))),
+        Command::Join(args) => {
+            let screen = ScreenOptions {
+                max_rate: args.screen.max_rate(),
+                stats: args.stats,
+            };
+            session_config(&args.join, None, true)
+                .and_then(|config| run_async(packspaces::join::run(config, screen, log_file)))
+        }
         Command::Bot(args) => session_config(&args.join, Some(args.palette), false)
             .and_then(|config| run_async(packspaces::bot::run(config))),
         Command::Monitor(args) => run_monitor(&args, log_file),
         Command::Demo(args) => {
-            demo_config(&args).and_then(|config| run_async(packspaces::demo::run(config, log_file)))
+            let screen = ScreenOptions {
+                max_rate: args.screen.max_rate(),
+                stats: args.stats,
+            };
+            demo_config(&args)
+                .and_then(|config| run_async(packspaces::demo::run(config, screen, log_file)))
         }
     };
     match result {
@@ -136,7 +148,11 @@ fn run_monitor(args: &MonitorArgs, log_file: Option<std::path::PathBuf>) -> anyh
     if args.json {
         run_async(monitor::json::run(config))
     } else {
-        run_async(monitor::tui::run(config, log_file))
+        let screen = ScreenOptions {
+            max_rate: args.screen.max_rate(),
+            stats: false,
+        };
+        run_async(monitor::tui::run(config, screen, log_file))
     }
 }
 

@@ -1,21 +1,25 @@
 //! `packspaces play`: decode a video file and draw it in the terminal, in real time.
 //!
-//! One loop decodes, renders and writes. When the terminal cannot keep up, frames that are
-//! already late are decoded (the codec needs them) but not drawn: the newest frame wins and
-//! nothing queues up. With `--no-wait` every frame is drawn as fast as possible.
+//! One loop decodes and hands frames to the screen output (`crate::output`, the same path
+//! as `join`). When the terminal cannot keep up, frames that are already late, or that
+//! come while the last one is still being written, are decoded (the codec needs them) but
+//! not drawn: the newest frame wins and nothing queues up. With `--no-wait` every frame is
+//! drawn as fast as possible.
 
 use std::fmt;
 use std::io::{self, IsTerminal, Write};
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use crossterm::event::{self, Event, KeyCode, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
 use crate::cli::PlayArgs;
 use crate::media::{FrameSource, Next, open_video};
-use crate::render::{AnsiPainter, ColorMode, cells_from_i420};
-use crate::terminal::TerminalGuard;
+use crate::output::{Drawn, MaxRate, OutputConfig, ScreenOutput, SharedBytes};
+use crate::render::{ColorMode, reserve_video};
+use crate::terminal::{Input, TerminalGuard, input, stdout_file};
 
 /// Frame rate when neither the file nor `--fps` gives one.
 const DEFAULT_FPS: f64 = 30.0;
@@ -30,12 +34,14 @@ pub struct PlayStats {
     pub dropped: u64,
     pub corrupt: u64,
     pub bytes: u64,
-    /// Sum over shown frames of the cells in the picture.
+    /// Sum over frames that drew video of the cells in the picture.
     pub cells: u64,
     /// Microseconds to scale and encode each shown frame.
     pub render_us: Vec<u32>,
-    /// Sum over shown frames of the mean error per channel (0-255) left on screen.
+    /// Sum over drawn frames of the mean error per channel (0-255) left on screen, and
+    /// how many frames that is.
     pub error_sum: f64,
+    pub error_frames: u64,
 }
 
 impl PlayStats {
@@ -60,10 +66,10 @@ impl fmt::Display for PlayStats {
         } else {
             self.bytes as f64 / self.shown as f64
         };
-        let error = if self.shown == 0 {
+        let error = if self.error_frames == 0 {
             0.0
         } else {
-            self.error_sum / self.shown as f64
+            self.error_sum / self.error_frames as f64
         };
         writeln!(
             f,
@@ -96,6 +102,8 @@ pub struct PlayOptions {
     /// Bytes per cell per frame (0 = unlimited).
     pub budget: f32,
     pub measure_error: bool,
+    /// Most bytes per second (`--max-rate`).
+    pub max_rate: MaxRate,
 }
 
 /// Runs `packspaces play`.
@@ -111,30 +119,19 @@ pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
         threshold: args.threshold,
         budget: args.budget,
         measure_error: args.stats,
+        max_rate: args.screen.max_rate(),
     };
     tracing::info!("playing {name}: {}", source.describe());
-    let stdout = io::stdout();
-    let interactive = stdout.is_terminal();
+    let interactive = io::stdout().is_terminal();
+    let sink = Box::new(stdout_file().context("cannot write to standard output")?);
     let mut stats = PlayStats::default();
     let result = if interactive {
         let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
-        let r = play(
-            source.as_mut(),
-            &options,
-            &mut stdout.lock(),
-            true,
-            &mut stats,
-        );
+        let r = play(source.as_mut(), &options, sink, true, &mut stats);
         drop(guard);
         r
     } else {
-        play(
-            source.as_mut(),
-            &options,
-            &mut stdout.lock(),
-            false,
-            &mut stats,
-        )
+        play(source.as_mut(), &options, sink, false, &mut stats)
     };
     if args.stats {
         eprintln!("{name}: {}\n{stats}", source.describe());
@@ -142,12 +139,18 @@ pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
     result.with_context(|| format!("cannot play {name}"))
 }
 
-/// Plays a source into `out`. With `interactive`, keys are read (q quits) and the
-/// terminal size is followed.
+/// The key of the one picture `play` shows.
+const VIDEO: &str = "video";
+/// How long to wait for the last frames to be written at the end.
+const DRAIN: Duration = Duration::from_secs(30);
+
+/// Plays a source into `sink` through the screen output. With `interactive`, keys are read
+/// (q quits), the terminal size is followed, and the terminal's status answers reach the
+/// output (for `--max-rate auto`).
 pub fn play(
     source: &mut dyn FrameSource,
     options: &PlayOptions,
-    out: &mut impl Write,
+    sink: Box<dyn Write + Send>,
     interactive: bool,
     stats: &mut PlayStats,
 ) -> anyhow::Result<()> {
@@ -156,28 +159,56 @@ pub fn play(
         .or_else(|| source.frame_rate().filter(|r| r.is_finite() && *r >= 0.1))
         .unwrap_or(DEFAULT_FPS);
     let interval = Duration::from_secs_f64(1.0 / fps);
-    let mut area = match options.size {
+    let area = match options.size {
         Some(size) => size,
         None if interactive => crossterm::terminal::size().unwrap_or(DEFAULT_SIZE),
         None => DEFAULT_SIZE,
     };
-    let mut painter = AnsiPainter::new(options.color)
-        .with_threshold(options.threshold)
-        .with_budget(options.budget);
-    let mut buf = Vec::with_capacity(64 << 10);
+    let mut config = OutputConfig::new(options.color, options.max_rate);
+    config.threshold = options.threshold;
+    config.bytes_per_cell = options.budget;
+    config.measure_error = options.measure_error;
+    let mut output = ScreenOutput::new(sink, area.0, area.1, config)?;
+    let mut keys = if interactive {
+        let (tx, rx) = tokio::sync::mpsc::channel(256);
+        input::spawn_reader(tx)?;
+        Some(rx)
+    } else {
+        None
+    };
+    let follow_size = interactive && options.size.is_none();
+    let result = play_loop(
+        source,
+        options,
+        &mut output,
+        &mut keys,
+        follow_size,
+        interval,
+        stats,
+    );
+    output.finish(DRAIN);
+    let totals = output.stats();
+    stats.bytes = totals.bytes;
+    stats.cells = totals.video_cells;
+    stats.error_sum = totals.error_sum;
+    stats.error_frames = totals.error_frames;
+    result
+}
+
+fn play_loop(
+    source: &mut dyn FrameSource,
+    options: &PlayOptions,
+    output: &mut ScreenOutput,
+    keys: &mut Option<tokio::sync::mpsc::Receiver<Input>>,
+    follow_size: bool,
+    interval: Duration,
+    stats: &mut PlayStats,
+) -> anyhow::Result<()> {
     let mut due = Instant::now();
     let mut decoded_this_pass = 0u64;
     loop {
-        if interactive {
-            match handle_input(Duration::ZERO, options.size.is_none())? {
-                Input::Quit => return Ok(()),
-                Input::Resized(size) => {
-                    area = size;
-                    out.write_all(b"\x1b[2J")?;
-                    painter.invalidate();
-                }
-                Input::None => {}
-            }
+        if handle_input(keys, output, follow_size)? == Flow::Quit {
+            return Ok(());
         }
         let frame = match source.next()? {
             Some(Next::Frame(frame)) => frame,
@@ -195,69 +226,79 @@ pub fn play(
         };
         stats.decoded += 1;
         decoded_this_pass += 1;
-        if !options.no_wait {
+        if options.no_wait {
+            // Every frame is shown: wait for the last one to be written.
+            output.finish(DRAIN);
+        } else {
             if Instant::now() > due + interval {
                 // Already late for the next frame too: drop this one, keep the newest.
                 stats.dropped += 1;
                 due += interval;
                 continue;
             }
-            if interactive {
-                while let Some(left) = due.checked_duration_since(Instant::now()) {
-                    match handle_input(left, options.size.is_none())? {
-                        Input::Quit => return Ok(()),
-                        Input::Resized(size) => {
-                            area = size;
-                            out.write_all(b"\x1b[2J")?;
-                            painter.invalidate();
-                        }
-                        Input::None => {}
-                    }
+            while let Some(left) = due.checked_duration_since(Instant::now()) {
+                if handle_input(keys, output, follow_size)? == Flow::Quit {
+                    return Ok(());
                 }
-            } else if let Some(left) = due.checked_duration_since(Instant::now()) {
-                std::thread::sleep(left);
+                std::thread::sleep(left.min(INPUT_POLL));
             }
             due += interval;
         }
+        let frame = Arc::new(frame);
         let started = Instant::now();
-        let (grid, fit) = cells_from_i420(&frame, area.0, area.1);
-        painter.place(fit.col, fit.row, grid.cols(), grid.rows());
-        painter.paint(&grid, &mut buf);
+        let drawn = output.draw(started, |f| {
+            let area = f.area();
+            reserve_video(f.buffer_mut(), VIDEO, area, &frame)
+                .into_iter()
+                .collect()
+        })?;
         stats
             .render_us
             .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));
-        if options.measure_error {
-            stats.error_sum += painter.mean_error(&grid);
+        match drawn {
+            // The terminal is still taking the last frame: this one is dropped.
+            Drawn::Busy => stats.dropped += 1,
+            Drawn::Nothing | Drawn::Wrote(_) => stats.shown += 1,
         }
-        out.write_all(&buf)?;
-        out.flush()?;
-        stats.bytes += buf.len() as u64;
-        stats.cells += u64::from(grid.cols()) * u64::from(grid.rows());
-        stats.shown += 1;
-        buf.clear();
     }
 }
 
-enum Input {
-    None,
+/// How often keys are looked at while waiting for a frame's time.
+const INPUT_POLL: Duration = Duration::from_millis(5);
+
+#[derive(Debug, PartialEq, Eq)]
+enum Flow {
+    Go,
     Quit,
-    Resized((u16, u16)),
 }
 
-/// Waits up to `timeout` for a key or resize.
-fn handle_input(timeout: Duration, follow_size: bool) -> io::Result<Input> {
-    if !event::poll(timeout)? {
-        return Ok(Input::None);
+/// Takes in the keys and terminal answers that arrived, and follows the terminal's size.
+fn handle_input(
+    keys: &mut Option<tokio::sync::mpsc::Receiver<Input>>,
+    output: &mut ScreenOutput,
+    follow_size: bool,
+) -> io::Result<Flow> {
+    let Some(keys) = keys else {
+        return Ok(Flow::Go);
+    };
+    while let Ok(input) = keys.try_recv() {
+        match input {
+            Input::Closed => return Ok(Flow::Quit),
+            Input::StatusReport => output.status_answered(Instant::now()),
+            Input::Key(key) if key.kind != KeyEventKind::Release => match key.code {
+                KeyCode::Char('q') | KeyCode::Esc => return Ok(Flow::Quit),
+                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
+                    return Ok(Flow::Quit);
+                }
+                _ => {}
+            },
+            Input::Key(_) => {}
+        }
     }
-    Ok(match event::read()? {
-        Event::Key(key) if key.kind != KeyEventKind::Release => match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => Input::Quit,
-            KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => Input::Quit,
-            _ => Input::None,
-        },
-        Event::Resize(cols, rows) if follow_size => Input::Resized((cols, rows)),
-        _ => Input::None,
-    })
+    if follow_size && let Ok((cols, rows)) = crossterm::terminal::size() {
+        output.resize(cols, rows)?;
+    }
+    Ok(Flow::Go)
 }
 
 /// Plays a file without a terminal into `out` (for tests and tools).
@@ -268,6 +309,14 @@ pub fn play_file_to(
 ) -> anyhow::Result<PlayStats> {
     let mut source = open_video(path).with_context(|| format!("cannot play {}", path.display()))?;
     let mut stats = PlayStats::default();
-    play(source.as_mut(), options, out, false, &mut stats)?;
+    let sink = SharedBytes::default();
+    play(
+        source.as_mut(),
+        options,
+        Box::new(sink.clone()),
+        false,
+        &mut stats,
+    )?;
+    out.write_all(&sink.take())?;
     Ok(stats)
 }

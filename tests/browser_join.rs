@@ -125,7 +125,9 @@ async fn live_screen(session: &Session) -> (Buffer, packspaces::ui::State) {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let state = session.shared.state().clone();
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
-    terminal.draw(|f| view::render(f, &state)).unwrap();
+    terminal
+        .draw(|f| view::render_with_video(f, &state))
+        .unwrap();
     (terminal.backend().buffer().clone(), state)
 }
 

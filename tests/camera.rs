@@ -65,7 +65,9 @@ async fn a_missing_camera_sends_the_test_card_and_says_so() {
     assert!(notice.ends_with("sending the test card"), "{notice:?}");
     let state = sender.shared.state().clone();
     let mut terminal = Terminal::new(TestBackend::new(160, 30)).unwrap();
-    terminal.draw(|f| view::render(f, &state)).unwrap();
+    terminal
+        .draw(|f| view::render_with_video(f, &state))
+        .unwrap();
     let bottom: String = (0..160)
         .map(|x| terminal.backend().buffer()[(x, 29)].symbol().to_string())
         .collect();

@@ -57,7 +57,9 @@ async fn all_bots_live(demo: &Demo) {
 
 fn screen(state: &State) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(160, 48)).unwrap();
-    terminal.draw(|f| view::render(f, state)).unwrap();
+    terminal
+        .draw(|f| view::render_with_video(f, state))
+        .unwrap();
     terminal.backend().buffer().clone()
 }
 

@@ -21,6 +21,7 @@ fn options(mode: ColorMode, size: (u16, u16)) -> PlayOptions {
         threshold: 0,
         budget: 0.0,
         measure_error: true,
+        max_rate: packspaces::output::MaxRate::Unlimited,
     }
 }
 
@@ -213,13 +214,13 @@ fn a_slow_terminal_gets_the_newest_frames_and_nothing_queues() {
     std::fs::write(&path, file).unwrap();
     let mut options = options(ColorMode::TrueColor, (16, 6));
     options.no_wait = false;
-    let mut term = SlowTerminal {
+    let term = SlowTerminal {
         delay: std::time::Duration::from_millis(30),
         writes: 0,
     };
     let mut source = packspaces::media::open_video(&path).unwrap();
     let mut stats = packspaces::play::PlayStats::default();
-    packspaces::play::play(source.as_mut(), &options, &mut term, false, &mut stats).unwrap();
+    packspaces::play::play(source.as_mut(), &options, Box::new(term), false, &mut stats).unwrap();
     assert_eq!(stats.decoded, 40);
     assert_eq!(stats.shown + stats.dropped, 40, "{stats}");
     assert!(

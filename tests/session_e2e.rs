@@ -94,7 +94,9 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
         "names from metadata: {names:?}"
     );
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
-    terminal.draw(|f| view::render(f, &state)).unwrap();
+    terminal
+        .draw(|f| view::render_with_video(f, &state))
+        .unwrap();
     let buf = terminal.backend().buffer();
     let red_cells = cells_near(buf, PALETTES[0].background);
     let blue_cells = cells_near(buf, PALETTES[2].background);

@@ -15,7 +15,9 @@ use ratatui::style::Color;
 
 fn draw(state: &State, w: u16, h: u16) -> Buffer {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    terminal.draw(|f| view::render(f, state)).unwrap();
+    terminal
+        .draw(|f| view::render_with_video(f, state))
+        .unwrap();
     terminal.backend().buffer().clone()
 }
 

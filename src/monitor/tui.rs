@@ -1,18 +1,27 @@
 //! `packspaces monitor` with its terminal UI: redraws when the roster or a connection
-//! changes (at most 30 times a second) and quits on q, Esc or Ctrl-C. The terminal guard
-//! restores the screen on every way out, errors included.
+//! changes (at most 30 times a second), through the same output path as `join`, and quits
+//! on q, Esc or Ctrl-C, when the terminal goes away, and on SIGHUP or SIGTERM. The terminal
+//! guard restores the screen on every way out, errors included.
 
 use std::path::PathBuf;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use crossterm::event::{Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::{Monitor, MonitorConfig, view};
-use crate::terminal::{Screen, TerminalGuard, quiet_stderr};
+use crate::join::{ScreenOptions, print_summary};
+use crate::output::{Drawn, OutputConfig};
+use crate::render::ColorMode;
+use crate::terminal::{Input, Screen, StopSignals, TerminalGuard, quiet_stderr};
 
 /// Watches and shows the space until the user quits. Stray stderr output goes to
 /// `log_sink` (the log file) or nowhere.
-pub async fn run(config: MonitorConfig, log_sink: Option<PathBuf>) -> anyhow::Result<()> {
+pub async fn run(
+    config: MonitorConfig,
+    screen: ScreenOptions,
+    log_sink: Option<PathBuf>,
+) -> anyhow::Result<()> {
     let space = config.space.label();
     let monitor = Monitor::start(config, None)
         .await
@@ -20,7 +29,7 @@ pub async fn run(config: MonitorConfig, log_sink: Option<PathBuf>) -> anyhow::Re
     let result = match TerminalGuard::enter().context("cannot set up the terminal") {
         Ok(guard) => {
             let quiet = quiet_stderr(log_sink.as_deref());
-            let result = ui_loop(&monitor).await;
+            let result = ui_loop(&monitor, &screen).await;
             drop(quiet);
             drop(guard);
             result
@@ -28,40 +37,52 @@ pub async fn run(config: MonitorConfig, log_sink: Option<PathBuf>) -> anyhow::Re
         Err(e) => Err(e),
     };
     monitor.stop().await;
-    result
+    print_summary(result)
 }
 
-async fn ui_loop(monitor: &Monitor) -> anyhow::Result<()> {
-    let Screen {
-        mut terminal,
-        input: mut keys,
-        mut ticks,
-    } = Screen::open()?;
+async fn ui_loop(monitor: &Monitor, options: &ScreenOptions) -> anyhow::Result<Option<String>> {
+    // No video: the colour mode only matters to the painters.
+    let mut screen = Screen::open(OutputConfig::new(ColorMode::TrueColor, options.max_rate))?;
+    let mut signals = StopSignals::new()?;
     let mut state = monitor.state.clone();
     let mut dirty = true;
     loop {
         tokio::select! {
-            _ = ticks.tick() => {
+            _ = screen.ticks.tick() => {
+                match screen.follow_size() {
+                    Ok(true) => dirty = true,
+                    Ok(false) => {}
+                    Err(_) => break,
+                }
                 if dirty {
                     // A copy, so that the runner never waits on a slow terminal.
                     let snapshot = state.borrow_and_update().clone();
-                    terminal.draw(|f| view::render(f, &snapshot))?;
-                    dirty = false;
+                    match screen.output.draw(Instant::now(), |f| {
+                        view::render(f, &snapshot);
+                        Vec::new()
+                    }) {
+                        Ok(drawn) => dirty = drawn == Drawn::Busy,
+                        Err(_) => break,
+                    }
                 }
             }
             changed = state.changed() => {
                 if changed.is_err() {
-                    return Ok(());
+                    break;
                 }
                 dirty = true;
             }
-            input = keys.recv() => match input {
-                None => return Ok(()),
-                Some(Event::Key(key)) if is_quit(key) => return Ok(()),
-                Some(_) => dirty = true,
+            input = screen.input.recv() => match input {
+                None | Some(Input::Closed) => break,
+                Some(Input::Key(key)) if is_quit(key) => break,
+                Some(Input::StatusReport) => screen.output.status_answered(Instant::now()),
+                Some(Input::Key(_)) => dirty = true,
             },
+            _ = signals.next() => break,
         }
     }
+    screen.output.finish(Duration::from_millis(500));
+    Ok(options.stats.then(|| screen.output.summary(Instant::now())))
 }
 
 fn is_quit(key: KeyEvent) -> bool {

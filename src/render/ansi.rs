@@ -7,6 +7,10 @@
 //! carry only the colours that change (fg and bg together in one sequence), skipped runs
 //! become cursor jumps, and each frame is one buffer wrapped in synchronized output
 //! (DEC mode 2026) so the terminal never shows half a frame.
+//!
+//! A byte cap is hard: when a frame changes more than the cap affords, the cells that
+//! changed most are drawn first ([`choose_cut`]) and the rest wait for later frames, which
+//! refine a still picture until it is within the threshold again.
 
 use std::io::Write as _;
 
@@ -22,8 +26,10 @@ const LOWER_HALF: &str = "▄";
 
 /// Default skip threshold (squared redmean distance); about 2/255 per channel.
 pub const DEFAULT_THRESHOLD: u32 = 36;
-/// The largest threshold a byte budget may raise the threshold to; about 11/255 per channel.
-pub const MAX_THRESHOLD: u32 = 1400;
+/// The most bytes one cell can cost: a full cursor move, both truecolor SGRs, the glyph.
+const MAX_CELL_BYTES: usize = 56;
+/// Ends every painted run: the chrome drawn after it must not inherit our colours.
+const RESET: &[u8] = b"\x1b[0m";
 /// Starting guess of the bytes one redrawn cell costs, before any were measured.
 const INITIAL_COST_PER_CELL: f32 = 24.0;
 
@@ -39,6 +45,42 @@ struct Shown {
 struct Pen {
     fg: Option<Paint>,
     bg: Option<Paint>,
+}
+
+/// Which cells a frame redraws: those further than `threshold` from what the screen shows,
+/// plus `ties` more exactly at it (the first in raster order).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cut {
+    pub threshold: u32,
+    pub ties: usize,
+}
+
+/// The cut that redraws at most `affordable` of the cells whose `distances` are given, the
+/// largest first, and never a cell at or below `floor`. `scratch` is reused between calls.
+/// Several painters can share one cut (their distances concatenated), so that the budget
+/// goes to the largest changes on the whole screen.
+pub fn choose_cut(distances: &[u32], floor: u32, affordable: usize, scratch: &mut Vec<u32>) -> Cut {
+    let changed = distances.iter().filter(|&&d| d > floor).count();
+    if changed <= affordable {
+        return Cut {
+            threshold: floor,
+            ties: 0,
+        };
+    }
+    if affordable == 0 {
+        return Cut {
+            threshold: u32::MAX,
+            ties: 0,
+        };
+    }
+    scratch.clear();
+    scratch.extend_from_slice(distances);
+    let (_, &mut nth, _) = scratch.select_nth_unstable_by(affordable - 1, |a, b| b.cmp(a));
+    let above = distances.iter().filter(|&&d| d > nth).count();
+    Cut {
+        threshold: nth,
+        ties: affordable.saturating_sub(above),
+    }
 }
 
 /// Turns successive [`CellGrid`]s into the bytes that update a terminal region.
@@ -90,8 +132,8 @@ impl AnsiPainter {
         self
     }
 
-    /// Limits output to about `bytes_per_cell` per cell per frame by raising the threshold
-    /// (up to [`MAX_THRESHOLD`]) in frames with much change. Truecolor only.
+    /// Limits [`AnsiPainter::paint`] to `bytes_per_cell` per cell per frame: in frames with
+    /// much change the largest changes are drawn first and the rest wait (0 = no limit).
     pub fn with_budget(mut self, bytes_per_cell: f32) -> Self {
         self.budget = (bytes_per_cell > 0.0).then_some(bytes_per_cell);
         self
@@ -147,45 +189,17 @@ impl AnsiPainter {
         }
     }
 
-    /// This frame's threshold, and how many cells exactly at it are still redrawn: the
-    /// configured threshold, or with a budget, the distance that leaves only as many
-    /// cells above it as the budget affords (ties at it fill the rest of the budget,
-    /// in raster order, so equal errors cannot stall the refinement).
-    fn choose_threshold(&mut self) -> (u32, usize) {
-        let Some(budget) = self.budget else {
-            return (self.threshold, 0);
-        };
-        let cells = self.distances.len() as f32;
-        let affordable = ((budget * cells) / self.cost_per_cell.max(1.0)) as usize;
-        let changed = self
-            .distances
-            .iter()
-            .filter(|&&d| d > self.threshold)
-            .count();
-        if changed <= affordable {
-            return (self.threshold, 0);
-        }
-        self.ranked.clear();
-        self.ranked.extend_from_slice(&self.distances);
-        let (_, &mut nth, _) = self
-            .ranked
-            .select_nth_unstable_by(affordable, |a, b| b.cmp(a));
-        if nth == u32::MAX {
-            // More cells are blank than the budget affords: they must all be drawn
-            // anyway, so draw them exactly.
-            return (self.threshold, 0);
-        }
-        if nth > MAX_THRESHOLD {
-            return (MAX_THRESHOLD, 0);
-        }
-        let above = self.distances.iter().filter(|&&d| d > nth).count();
-        (nth, affordable.saturating_sub(above))
+    /// Works out what `grid` wants of every cell and how far each is from what the screen
+    /// shows ([`AnsiPainter::distances`]), ready for [`AnsiPainter::emit`]. The grid must
+    /// have the placed size; a grid of another size is placed at the same origin first.
+    pub fn prepare(&mut self, grid: &CellGrid) {
+        self.prepare_covered(grid, &[]);
     }
 
-    /// Appends the bytes that turn the screen into `grid` to `out`. The grid must have the
-    /// size given to [`AnsiPainter::place`]; a grid of another size is placed at the same
-    /// origin first. Appends nothing when nothing visibly changed.
-    pub fn paint(&mut self, grid: &CellGrid, out: &mut Vec<u8>) {
+    /// [`AnsiPainter::prepare`] for a grid partly covered by something else on screen (a
+    /// popup): cells marked in `covered` (raster order; missing = not covered) are left
+    /// alone and forgotten, so that they are drawn again once uncovered.
+    pub fn prepare_covered(&mut self, grid: &CellGrid, covered: &[bool]) {
         if grid.cols() != self.cols || grid.rows() != self.rows {
             self.place(self.origin.0, self.origin.1, grid.cols(), grid.rows());
         }
@@ -206,24 +220,56 @@ impl AnsiPainter {
                         None => u32::MAX,
                     }),
             );
-        let (threshold, mut ties) = self.choose_threshold();
-        self.last_threshold = threshold;
+        for (i, _) in covered.iter().enumerate().filter(|(_, c)| **c) {
+            if let (Some(shown), Some(distance)) =
+                (self.shown.get_mut(i), self.distances.get_mut(i))
+            {
+                *shown = None;
+                *distance = 0;
+            }
+        }
+    }
+
+    /// How far each cell of the prepared grid is from what the screen shows (squared
+    /// redmean; `u32::MAX` for a cell never drawn), in raster order.
+    pub fn distances(&self) -> &[u32] {
+        &self.distances
+    }
+
+    /// The configured skip threshold: changes at or below it are never redrawn.
+    pub fn threshold(&self) -> u32 {
+        self.threshold
+    }
+
+    /// Recent bytes per redrawn cell (a moving average), for sizing a budget.
+    pub fn cost_per_cell(&self) -> f32 {
+        self.cost_per_cell
+    }
+
+    /// True when nothing of the prepared grid is left to draw above the threshold.
+    pub fn settled(&self) -> bool {
+        self.distances.iter().all(|&d| d <= self.threshold)
+    }
+
+    /// Appends the bytes that redraw the prepared cells selected by `cut` (ties taken from
+    /// the shared count, in raster order) to `out`, and stops before `out` would grow past
+    /// `limit` bytes: a hard cap, whatever the cells cost. Returns how many cells it drew.
+    /// Appends nothing when nothing is selected. Not wrapped in synchronized output.
+    pub fn emit(&mut self, cut: Cut, ties: &mut usize, out: &mut Vec<u8>, limit: usize) -> usize {
+        self.last_threshold = cut.threshold;
         // Redrawn cells reuse a close pen colour only within a quarter of a raised
         // threshold, so that they land well inside it and a still picture converges.
-        let pen_tolerance = (threshold / 4).max(self.threshold);
-
+        let pen_tolerance = (cut.threshold / 4).max(self.threshold);
         let start = out.len();
-        out.extend_from_slice(SYNC_BEGIN);
-        let body = out.len();
         let mut pen = Pen::default();
         // Where the cursor is, in grid coordinates, when known.
         let mut cursor: Option<(u16, u16)> = None;
         let cols = usize::from(self.cols);
         self.selected.clear();
         self.selected.extend(self.distances.iter().map(|&d| {
-            let redraw = d > threshold || (d == threshold && ties > 0);
-            if d == threshold && redraw {
-                ties -= 1;
+            let redraw = d > cut.threshold || (d == cut.threshold && *ties > 0);
+            if d == cut.threshold && redraw {
+                *ties -= 1;
             }
             redraw
         }));
@@ -247,20 +293,66 @@ impl AnsiPainter {
                 }
                 continue;
             }
+            if out.len() + MAX_CELL_BYTES + RESET.len() > limit {
+                break;
+            }
             self.move_to(cursor, col, row, out);
-            self.shown[i] = Some(draw_cell(self.wants[i], pen_tolerance, &mut pen, out));
+            self.shown[i] = Some(draw_cell(
+                self.wants[i],
+                self.shown[i],
+                cut.threshold,
+                pen_tolerance,
+                &mut pen,
+                out,
+            ));
             redrawn += 1;
             // After the last column the cursor may sit in the terminal's pending-wrap
             // state, so its position is only trusted inside the row.
             cursor = (col + 1 < self.cols).then_some((col + 1, row));
         }
-        if out.len() == body {
-            out.truncate(start);
-        } else {
-            out.extend_from_slice(b"\x1b[0m");
-            out.extend_from_slice(SYNC_END);
+        if out.len() > start {
+            out.extend_from_slice(RESET);
             let cost = (out.len() - start) as f32 / redrawn.max(1) as f32;
             self.cost_per_cell = 0.7 * self.cost_per_cell + 0.3 * cost;
+        }
+        redrawn
+    }
+
+    /// Appends the bytes that turn the screen into `grid` to `out`, in one synchronized
+    /// update. With a budget, at most `budget` bytes per cell are written (the largest
+    /// changes first; what is left is refined in later frames). Appends nothing when
+    /// nothing visibly changed.
+    pub fn paint(&mut self, grid: &CellGrid, out: &mut Vec<u8>) {
+        self.prepare(grid);
+        let cells = self.distances.len();
+        let (cut, limit) = match self.budget {
+            Some(budget) => {
+                let bytes = (budget * cells as f32) as usize;
+                let affordable = (bytes as f32 / self.cost_per_cell.max(1.0)) as usize;
+                let cut = choose_cut(
+                    &self.distances,
+                    self.threshold,
+                    affordable,
+                    &mut self.ranked,
+                );
+                (cut, bytes + SYNC_BEGIN.len() + SYNC_END.len())
+            }
+            None => (
+                Cut {
+                    threshold: self.threshold,
+                    ties: 0,
+                },
+                usize::MAX,
+            ),
+        };
+        let start = out.len();
+        out.extend_from_slice(SYNC_BEGIN);
+        let mut ties = cut.ties;
+        let limit = limit.saturating_add(start).saturating_sub(SYNC_END.len());
+        if self.emit(cut, &mut ties, out, limit) == 0 {
+            out.truncate(start);
+        } else {
+            out.extend_from_slice(SYNC_END);
         }
     }
 
@@ -335,33 +427,70 @@ fn reuse_pen(want: Shown, tolerance: u32, pen: Pen) -> Option<(&'static str, Sho
     }
 }
 
+/// A way to draw a cell: the glyph, and the new fg and bg (`None` keeps the pen).
+type Glyph = (&'static str, Option<Paint>, Option<Paint>);
+
 /// Draws one cell with whichever glyph needs the fewest colour changes, and returns
-/// the colours it actually shows (pen colours reused within the threshold).
-fn draw_cell(want: Shown, threshold: u32, pen: &mut Pen, out: &mut Vec<u8>) -> Shown {
-    let close = |a: Paint, b: Paint| paint_distance(a, b) <= threshold;
-    let has = |p: Option<Paint>, c: Paint| p.is_some_and(|p| close(p, c));
-    let same_halves = close(want.upper, want.lower);
-    // Candidates: (glyph, fg, bg); None means "any colour will do".
-    let mut best: Option<(usize, &str, Option<Paint>, Option<Paint>)> = None;
-    let mut consider = |glyph: &'static str, fg: Option<Paint>, bg: Option<Paint>| {
-        let changes = usize::from(fg.is_some_and(|c| !has(pen.fg, c)))
-            + usize::from(bg.is_some_and(|c| !has(pen.bg, c)));
-        let cost = changes * 16 + glyph.len();
-        if best.is_none_or(|b| cost < b.0) {
-            best = Some((cost, glyph, fg, bg));
+/// the colours it actually shows. A pen colour is reused for a half when it is within that
+/// half's tolerance: `tolerance` for a half that is redrawn because it is off by more than
+/// `cut`; for the other half, whatever error it shows now if that is larger (it gets no
+/// worse, and the colour change is saved for a cell that needs it).
+fn draw_cell(
+    want: Shown,
+    shown: Option<Shown>,
+    cut: u32,
+    tolerance: u32,
+    pen: &mut Pen,
+    out: &mut Vec<u8>,
+) -> Shown {
+    let half = |shown: Option<Paint>, want: Paint| match shown {
+        Some(s) if paint_distance(s, want) <= cut => tolerance.max(paint_distance(s, want)),
+        _ => tolerance,
+    };
+    let tol_upper = half(shown.map(|s| s.upper), want.upper);
+    let tol_lower = half(shown.map(|s| s.lower), want.lower);
+    let fits =
+        |p: Option<Paint>, c: Paint, tol: u32| p.is_some_and(|p| paint_distance(p, c) <= tol);
+    // A slot's pen is kept when it fits every half it shows; else it is set exactly.
+    let slot = |p: Option<Paint>, halves: &[(Paint, u32)]| -> Option<Paint> {
+        if halves.iter().all(|&(c, tol)| fits(p, c, tol)) {
+            None
+        } else {
+            Some(halves[0].0)
         }
     };
-    consider(UPPER_HALF, Some(want.upper), Some(want.lower));
-    consider(LOWER_HALF, Some(want.lower), Some(want.upper));
-    if same_halves {
-        consider(" ", None, Some(want.upper));
-        consider("█", Some(want.upper), None);
+    let upper = (want.upper, tol_upper);
+    let lower = (want.lower, tol_lower);
+    // Candidates: (glyph, new fg, new bg) — `None` keeps the pen as it is.
+    let mut candidates: [Option<Glyph>; 4] = [
+        Some((UPPER_HALF, slot(pen.fg, &[upper]), slot(pen.bg, &[lower]))),
+        Some((LOWER_HALF, slot(pen.fg, &[lower]), slot(pen.bg, &[upper]))),
+        None,
+        None,
+    ];
+    // Halves close enough to share one colour (their mean, within the tolerance of both)
+    // cost one colour instead of two.
+    if let Some(mean) = mean_paint(want.upper, want.lower)
+        && paint_distance(mean, want.upper) <= tol_upper
+        && paint_distance(mean, want.lower) <= tol_lower
+    {
+        let both = [(mean, tol_upper.min(tol_lower))];
+        let shared = |p: Option<Paint>| {
+            if fits(p, want.upper, tol_upper) && fits(p, want.lower, tol_lower) {
+                None
+            } else {
+                Some(both[0].0)
+            }
+        };
+        candidates[2] = Some((" ", None, shared(pen.bg)));
+        candidates[3] = Some(("█", shared(pen.fg), None));
     }
-    let Some((_, glyph, fg, bg)) = best else {
+    let cost = |(glyph, fg, bg): &Glyph| {
+        (usize::from(fg.is_some()) + usize::from(bg.is_some())) * 16 + glyph.len()
+    };
+    let Some((glyph, new_fg, new_bg)) = candidates.into_iter().flatten().min_by_key(cost) else {
         return want;
     };
-    let new_fg = fg.filter(|&c| !has(pen.fg, c));
-    let new_bg = bg.filter(|&c| !has(pen.bg, c));
     if new_fg.is_some() || new_bg.is_some() {
         out.extend_from_slice(b"\x1b[");
         if let Some(c) = new_fg {
@@ -398,6 +527,19 @@ fn draw_cell(want: Shown, threshold: u32, pen: &mut Pen, out: &mut Vec<u8>) -> S
             upper: fg,
             lower: fg,
         },
+    }
+}
+
+/// The colour halfway between two, if both are RGB (palette entries are never blended).
+fn mean_paint(a: Paint, b: Paint) -> Option<Paint> {
+    match (a, b) {
+        (Paint::Rgb(x), Paint::Rgb(y)) => Some(Paint::Rgb(Rgb::new(
+            (u16::from(x.r) + u16::from(y.r)).div_ceil(2) as u8,
+            (u16::from(x.g) + u16::from(y.g)).div_ceil(2) as u8,
+            (u16::from(x.b) + u16::from(y.b)).div_ceil(2) as u8,
+        ))),
+        _ if a == b => Some(a),
+        _ => None,
     }
 }
 
@@ -577,9 +719,22 @@ mod tests {
     #[test]
     fn a_budget_redraws_the_largest_changes_first_and_refines_later() {
         let mut p = AnsiPainter::new(ColorMode::TrueColor).with_budget(4.0);
-        let first = paint(&mut p, &ramp(40, 10, 0));
-        // The first frame has nothing on screen to keep: everything is drawn.
-        assert!(first.len() > 400 * 10, "{}", first.len());
+        let cap = 40 * 10 * 4 + 16;
+        // Nothing is on screen yet: the first frames fill it in, within the cap each.
+        let mut frames = 0;
+        loop {
+            let out = paint(&mut p, &ramp(40, 10, 0));
+            assert!(out.len() <= cap, "first frames over the cap: {}", out.len());
+            frames += 1;
+            if p.shown.iter().all(Option::is_some) {
+                break;
+            }
+            assert!(frames < 20, "the picture never filled in");
+        }
+        assert!(frames > 1, "a whole picture costs more than 4 bytes a cell");
+        for _ in 0..20 {
+            paint(&mut p, &ramp(40, 10, 0));
+        }
         // Every cell moves a little, a few cells a lot.
         let mut g = ramp(40, 10, 6);
         for col in [3u16, 17, 29] {
@@ -587,7 +742,7 @@ mod tests {
         }
         let second = paint(&mut p, &g);
         assert!(
-            second.len() < 40 * 10 * 6,
+            second.len() <= cap,
             "over budget: {} bytes, threshold {}, cost {}",
             second.len(),
             p.last_threshold(),
@@ -599,7 +754,7 @@ mod tests {
         );
         assert!(p.last_threshold() > DEFAULT_THRESHOLD);
         let error_after_second = p.mean_error(&g);
-        // The picture holds still: leftover errors are refined away, within the cap.
+        // The picture holds still: leftover errors are refined away.
         for _ in 0..20 {
             paint(&mut p, &g);
         }
@@ -608,17 +763,49 @@ mod tests {
     }
 
     #[test]
-    fn a_budget_never_leaves_errors_above_the_cap() {
-        let mut p = AnsiPainter::new(ColorMode::TrueColor).with_budget(0.5);
-        paint(&mut p, &ramp(20, 5, 0));
-        let g = ramp(20, 5, 40);
-        paint(&mut p, &g);
-        assert!(p.last_threshold() <= MAX_THRESHOLD);
-        for (shown, want) in p.shown.iter().zip(g.cells()) {
-            let s = shown.unwrap();
-            assert!(distance2(s.upper.to_rgb(), want.upper) <= MAX_THRESHOLD);
-            assert!(distance2(s.lower.to_rgb(), want.lower) <= MAX_THRESHOLD);
-        }
+    fn the_byte_cap_holds_whatever_the_cells_cost() {
+        // Every cell changes both colours to values no pen can reuse: about 40 bytes each.
+        let mut p = AnsiPainter::new(ColorMode::TrueColor);
+        p.prepare(&ramp(30, 8, 0));
+        let mut out = Vec::new();
+        let cut = Cut {
+            threshold: 0,
+            ties: 0,
+        };
+        let drawn = p.emit(cut, &mut 0, &mut out, 1000);
+        assert!(out.len() <= 1000, "{} bytes", out.len());
+        assert!(drawn > 10 && drawn < 240, "{drawn} cells drawn");
+        // What was not drawn is still owed: the next frame continues.
+        p.prepare(&ramp(30, 8, 0));
+        let owed = p.distances().iter().filter(|&&d| d == u32::MAX).count();
+        assert_eq!(owed, 240 - drawn);
+    }
+
+    #[test]
+    fn a_shared_cut_takes_the_largest_changes_and_fills_ties_in_order() {
+        let mut scratch = Vec::new();
+        let d = [5, 900, 40, 900, 900, 30, u32::MAX];
+        assert_eq!(
+            choose_cut(&d, 36, 10, &mut scratch),
+            Cut {
+                threshold: 36,
+                ties: 0
+            },
+            "everything affordable"
+        );
+        assert_eq!(
+            choose_cut(&d, 36, 3, &mut scratch),
+            Cut {
+                threshold: 900,
+                ties: 2
+            },
+            "the blank cell, then two of the three at 900"
+        );
+        assert_eq!(
+            choose_cut(&d, 36, 0, &mut scratch).threshold,
+            u32::MAX,
+            "nothing affordable, nothing drawn"
+        );
     }
 
     #[test]

@@ -14,4 +14,4 @@ pub use ansi::AnsiPainter;
 pub use color::{ColorMode, Paint};
 pub use frame::{I420Frame, I420Planes, Rgb};
 pub use scale::{CellColors, CellGrid, Fit, cells_from_i420, cells_from_rgb};
-pub use widget::{HalfBlocks, VideoFrame};
+pub use widget::{HalfBlocks, VideoFrame, VideoSlot, draw_slots, reserve_video};

@@ -1,6 +1,10 @@
-//! ratatui widgets that draw a video frame (or a ready cell grid) as half-block cells.
+//! Video inside a ratatui screen: [`VideoSlot`]s reserve a picture's cells for the output's
+//! own painter (ratatui leaves them alone), and widgets that draw a frame or a cell grid
+//! into a buffer directly (for tests and screenshots).
 
-use ratatui::buffer::Buffer;
+use std::sync::Arc;
+
+use ratatui::buffer::{Buffer, Cell, CellDiffOption};
 use ratatui::layout::Rect;
 use ratatui::style::Color;
 use ratatui::widgets::Widget;
@@ -53,6 +57,77 @@ impl Widget for VideoFrame<'_> {
         }
         .render(inner, buf);
     }
+}
+
+/// A picture the screen's owner paints itself, with the budgeted diffing painter: the view
+/// reserves its cells (marked `skip`, so ratatui's diff never writes them) and the output
+/// paints the frame there (see `crate::output`).
+#[derive(Debug, Clone)]
+pub struct VideoSlot {
+    /// Names the tile across frames (a peer id, or `you`), so that its painter keeps
+    /// knowing what the screen shows there.
+    pub key: String,
+    /// The picture's cells: the frame fitted (aspect kept) inside its tile.
+    pub area: Rect,
+    pub frame: Arc<I420Frame>,
+}
+
+/// Reserves `frame`'s picture, letterboxed and centred in `area`, for the output's painter:
+/// marks those cells `skip` and returns the slot (`None` when nothing of it fits). The
+/// letterbox around it stays ratatui's to draw.
+pub fn reserve_video(
+    buf: &mut Buffer,
+    key: &str,
+    area: Rect,
+    frame: &Arc<I420Frame>,
+) -> Option<VideoSlot> {
+    let fit = Fit::new(frame.width(), frame.height(), area.width, area.height);
+    let picture = Rect::new(area.x + fit.col, area.y + fit.row, fit.cols(), fit.rows())
+        .intersection(buf.area);
+    if picture.is_empty() {
+        return None;
+    }
+    for y in picture.top()..picture.bottom() {
+        for x in picture.left()..picture.right() {
+            if let Some(cell) = buf.cell_mut((x, y)) {
+                cell.reset();
+                cell.set_diff_option(CellDiffOption::Skip);
+            }
+        }
+    }
+    Some(VideoSlot {
+        key: key.to_string(),
+        area: picture,
+        frame: Arc::clone(frame),
+    })
+}
+
+/// Draws slots into the buffer as ratatui cells, where the output would paint them (cells
+/// that something else covers since, no longer `skip`, are left alone). For tests and
+/// screenshots: the terminal gets the same colours through the painter.
+pub fn draw_slots(buf: &mut Buffer, slots: &[VideoSlot], mode: ColorMode) {
+    for slot in slots {
+        let (grid, _) = cells_from_i420(&slot.frame, slot.area.width, slot.area.height);
+        for row in 0..grid.rows().min(slot.area.height) {
+            for col in 0..grid.cols().min(slot.area.width) {
+                let (x, y) = (slot.area.x + col, slot.area.y + row);
+                let (Some(colors), Some(cell)) = (grid.get(col, row), buf.cell_mut((x, y))) else {
+                    continue;
+                };
+                if is_reserved(cell) {
+                    cell.set_diff_option(CellDiffOption::None)
+                        .set_symbol("▀")
+                        .set_fg(to_color(mode.paint(colors.upper)))
+                        .set_bg(to_color(mode.paint(colors.lower)));
+                }
+            }
+        }
+    }
+}
+
+/// True for a cell reserved for a picture (and not covered since by something else).
+pub fn is_reserved(cell: &Cell) -> bool {
+    cell.diff_option == CellDiffOption::Skip
 }
 
 /// The ratatui colour for a paint. The 16 ANSI colours map to ratatui's named colours so

@@ -125,6 +125,8 @@ pub struct State {
     /// What is wrong with sound (no speaker, no microphone), for the status bar
     /// (sanitized); `None` while sound works or is not built in.
     pub sound: Option<String>,
+    /// What the screen output costs: kbit/s, video fps, the link's rate (ours, plain text).
+    pub output: Option<String>,
 }
 
 impl State {
@@ -146,6 +148,7 @@ impl State {
             invite: None,
             controls: Controls::default(),
             sound: None,
+            output: None,
         }
     }
 

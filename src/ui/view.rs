@@ -1,5 +1,6 @@
 //! Draws the [`State`]: status bar, video grid (or the focused tile), participant list,
-//! bottom bar and the help overlay. A pure function of the state.
+//! bottom bar and the help overlay. A pure function of the state: ratatui draws the chrome,
+//! and each picture's cells are reserved as a [`VideoSlot`] for the output's painter.
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -8,14 +9,18 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
 use super::{KEYS, Link, Participant, State, TileState, layout};
-use crate::render::VideoFrame;
+use std::sync::Arc;
+
 use crate::render::frame::I420Frame;
+use crate::render::{VideoSlot, draw_slots, reserve_video};
 
 /// The participant list is shown when the terminal is at least this wide.
 const LIST_MIN_WIDTH: u16 = 70;
 const LIST_WIDTH: u16 = 30;
 
-pub fn render(frame: &mut Frame, state: &State) {
+/// Draws the chrome and returns the pictures for the output to paint into their slots.
+pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
+    let mut slots = Vec::new();
     let [top, middle, bottom] = bars(frame.area());
     let mut you = match (&state.our_name, &state.our_id) {
         (Some(n), Some(id)) => format!("{n} ({})", short(id)),
@@ -44,7 +49,7 @@ pub fn render(frame: &mut Frame, state: &State) {
     } else {
         (middle, None)
     };
-    video_grid(frame, videos, state);
+    video_grid(frame, videos, state, &mut slots);
     if let Some(list) = list {
         participant_list(frame, list, state);
     }
@@ -53,10 +58,22 @@ pub fn render(frame: &mut Frame, state: &State) {
     } else {
         " Tab select · Enter zoom · s save · m/v/d mic/video/sound · ? help · q quit"
     };
+    let bottom = match &state.output {
+        Some(figures) => output_figures(frame, bottom, figures),
+        None => bottom,
+    };
     bottom_bar(frame, bottom, state.notice.as_deref(), keys);
     if state.show_help {
         help(frame, middle);
     }
+    slots
+}
+
+/// [`render`] with the pictures drawn into the buffer as well, as the output would paint
+/// them: the whole screen a user sees, for tests and screenshots.
+pub fn render_with_video(frame: &mut Frame, state: &State) {
+    let slots = render(frame, state);
+    draw_slots(frame.buffer_mut(), &slots, state.color);
 }
 
 /// The screen's rows: a status bar, the middle, and a bottom bar.
@@ -114,6 +131,22 @@ fn sound_status(frame: &mut Frame, area: Rect, trouble: &str) -> Rect {
     rest
 }
 
+/// Draws the output's figures (kbit/s, video fps) at the right of the bottom bar; returns
+/// the rest of the bar.
+fn output_figures(frame: &mut Frame, area: Rect, figures: &str) -> Rect {
+    let text = format!(" {figures} ");
+    let width = (text.chars().count() as u16).min(area.width / 2);
+    let [rest, right] =
+        Layout::horizontal([Constraint::Min(0), Constraint::Length(width)]).areas(area);
+    frame.render_widget(
+        Paragraph::new(text)
+            .alignment(Alignment::Right)
+            .style(Style::new().fg(Color::DarkGray)),
+        right,
+    );
+    rest
+}
+
 /// The bottom line: the latest notice (already safe for the terminal), else the keys.
 pub fn bottom_bar(frame: &mut Frame, area: Rect, notice: Option<&str>, keys: &str) {
     frame.render_widget(
@@ -123,11 +156,11 @@ pub fn bottom_bar(frame: &mut Frame, area: Rect, notice: Option<&str>, keys: &st
 }
 
 /// The tiles: ours first, then everyone in join order; or the focused one alone.
-fn video_grid(frame: &mut Frame, area: Rect, state: &State) {
+fn video_grid(frame: &mut Frame, area: Rect, state: &State, slots: &mut Vec<VideoSlot>) {
     if state.focused
         && let Some(p) = state.selected()
     {
-        participant_tile(frame, area, p, true, state);
+        participant_tile(frame, area, p, true, slots);
         return;
     }
     let tiles = layout::grid(area, state.participants.len() + 1);
@@ -142,21 +175,23 @@ fn video_grid(frame: &mut Frame, area: Rect, state: &State) {
     if !off.is_empty() {
         title.push_str(&format!("· {off} "));
     }
-    tile(
-        frame,
-        *own,
-        &title,
-        state.self_view.as_deref(),
-        None,
-        false,
-        state,
-    );
+    let own_video = state.self_view.as_ref().map(|f| (OWN_TILE, f));
+    tile(frame, *own, &title, own_video, None, false, slots);
     for (i, (area, p)) in others.iter().zip(&state.participants).enumerate() {
-        participant_tile(frame, *area, p, i == state.selected, state);
+        participant_tile(frame, *area, p, i == state.selected, slots);
     }
 }
 
-fn participant_tile(frame: &mut Frame, area: Rect, p: &Participant, selected: bool, state: &State) {
+/// The key of our own tile's picture (peer ids are UUIDs or PeerJS ids, never this).
+pub const OWN_TILE: &str = " you";
+
+fn participant_tile(
+    frame: &mut Frame,
+    area: Rect,
+    p: &Participant,
+    selected: bool,
+    slots: &mut Vec<VideoSlot>,
+) {
     let speaking = if p.speaking { " ♪" } else { "" };
     let hearing = p
         .hearing
@@ -171,22 +206,22 @@ fn participant_tile(frame: &mut Frame, area: Rect, p: &Participant, selected: bo
         TileState::NoVideo => Some("no video"),
         TileState::Unreachable => Some("unreachable"),
     };
-    let video = if placeholder.is_none() {
-        p.frame.as_deref()
-    } else {
-        None
+    let video = match placeholder {
+        None => p.frame.as_ref().map(|f| (p.peer_id.as_str(), f)),
+        Some(_) => None,
     };
-    tile(frame, area, &title, video, placeholder, selected, state);
+    tile(frame, area, &title, video, placeholder, selected, slots);
 }
 
+/// A bordered tile with its title, and either a picture (key and frame) or a placeholder.
 fn tile(
     frame: &mut Frame,
     area: Rect,
     title: &str,
-    video: Option<&I420Frame>,
+    video: Option<(&str, &Arc<I420Frame>)>,
     placeholder: Option<&str>,
     selected: bool,
-    state: &State,
+    slots: &mut Vec<VideoSlot>,
 ) {
     let border = if selected {
         Style::new().fg(Color::Yellow)
@@ -208,13 +243,7 @@ fn tile(
     let inner = block.inner(area);
     frame.render_widget(block, area);
     match video {
-        Some(v) => frame.render_widget(
-            VideoFrame {
-                frame: v,
-                mode: state.color,
-            },
-            inner,
-        ),
+        Some((key, v)) => slots.extend(reserve_video(frame.buffer_mut(), key, inner, v)),
         None => {
             let text = placeholder.unwrap_or("no video");
             let y = inner.y + inner.height / 2;

@@ -2,7 +2,10 @@
 //! of it should look like in every colour mode, and reading colours back off a screen.
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
+pub mod link;
 pub mod page;
+pub mod ssh;
+pub mod vterm;
 
 use packspaces::render::{ColorMode, I420Frame, Rgb};
 
@@ -138,15 +141,22 @@ pub fn node_tools_ready(package: &str, executables: &[&str]) -> bool {
             .map(|e| e.to_string()),
     )
     .collect();
+    tools_present(&missing)
+}
+
+/// True when nothing is `missing`; otherwise prints what is and returns false (the test
+/// skips) — or panics under `CI=true`, where `.ci/run` must have installed it all.
+pub fn tools_present<S: AsRef<str>>(missing: &[S]) -> bool {
     if missing.is_empty() {
         return true;
     }
+    let names: Vec<&str> = missing.iter().map(AsRef::as_ref).collect();
     assert!(
         std::env::var("CI").as_deref() != Ok("true"),
         "missing under CI: {}",
-        missing.join(", ")
+        names.join(", ")
     );
-    eprintln!("skipping: missing {}", missing.join(", "));
+    eprintln!("skipping: missing {}", names.join(", "));
     false
 }
 
