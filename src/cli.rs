@@ -150,6 +150,11 @@ pub struct JoinArgs {
     #[arg(long, value_name = "INDEX", conflicts_with = "no_video")]
     pub camera: Option<CameraChoice>,
 
+    /// Send this video file instead of a camera or the test card, in a loop: y4m, IVF
+    /// (VP8) or H.264 Annex B, at its own size and frame rate (for demos and benchmarks).
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["no_video", "camera"])]
+    pub video: Option<PathBuf>,
+
     /// Print the cameras (index and name) and exit.
     #[arg(long)]
     pub list_cameras: bool,

@@ -174,10 +174,16 @@ fn session_config(
         None => CameraChoice::First,
     };
     let camera = camera_choice(args.camera, default_camera)?;
+    if let Some(path) = &args.video {
+        // A bad file is a clear error now, not a test card later.
+        packspaces::media::clip::Clip::open(path)
+            .map_err(|e| anyhow::anyhow!("--video: cannot play {}: {e}", path.display()))?;
+    }
     let card = (!args.no_video).then(|| CardSpec {
         palette: packspaces::media::testcard::PALETTES
             [usize::from(palette.unwrap_or(2)) % packspaces::media::testcard::PALETTES.len()],
         camera,
+        clip: args.video.clone(),
         ..CardSpec::default()
     });
     Ok(SessionConfig {

@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::audio::{AudioConfig, AudioHandle};
 use crate::call::{self, CallConfig, CallContext, CallEvent, CallHandle, FrameSink, VideoSource};
+use crate::media::clip::Clip;
 use crate::media::picture::{self, CameraChoice, Notice, Picture};
 use crate::media::testcard::{Motion, Palette, TestCard};
 use crate::peerjs::client::{IceCandidate, PeerClient, PeerServerUrl, RegisterError, SignalEvent};
@@ -32,6 +33,8 @@ pub struct CardSpec {
     pub palette: Palette,
     pub motion: Motion,
     pub camera: CameraChoice,
+    /// A video file to send instead, in a loop (its own size and frame rate).
+    pub clip: Option<std::path::PathBuf>,
 }
 
 impl Default for CardSpec {
@@ -43,6 +46,7 @@ impl Default for CardSpec {
             palette: crate::media::testcard::PALETTES[2],
             motion: Motion::default(),
             camera: CameraChoice::Off,
+            clip: None,
         }
     }
 }
@@ -137,20 +141,19 @@ impl Session {
         };
         let video = match &config.card {
             Some(spec) => {
-                let card = TestCard::new(
-                    spec.width,
-                    spec.height,
-                    config.name.as_deref().unwrap_or("packspaces"),
-                    spec.palette,
-                )
-                .with_motion(spec.motion);
-                let card = outgoing_picture(spec, card, &shared).await;
+                let name = config.name.as_deref().unwrap_or("packspaces");
+                let card = TestCard::new(spec.width, spec.height, name, spec.palette)
+                    .with_motion(spec.motion);
+                let (card, fps) = match &spec.clip {
+                    Some(path) => outgoing_clip(path, spec, name, card, &shared).await,
+                    None => (outgoing_picture(spec, card, &shared).await, spec.fps),
+                };
                 let preview: Option<call::send::Preview> = config.self_view.then(|| {
                     let shared = shared.clone();
                     Arc::new(move |frame| shared.update(|s| s.self_view = Some(frame)))
                         as call::send::Preview
                 });
-                VideoSource::test_card(card, spec.fps, 400_000, preview, cancel.clone())
+                VideoSource::test_card(card, fps, 400_000, preview, cancel.clone())
                     .map_err(|e| {
                         tracing::warn!("no outgoing video: {e}");
                         e
@@ -246,10 +249,7 @@ async fn outgoing_picture(spec: &CardSpec, card: TestCard, shared: &Arc<Shared>)
     if spec.camera == CameraChoice::Off {
         return Picture::card(card);
     }
-    let notice: Notice = {
-        let shared = shared.clone();
-        Arc::new(move |text: &str| shared.update(|s| s.notify(text)))
-    };
+    let notice = notice_sink(shared);
     let (choice, width, height, fps) = (spec.camera, card.width, card.height, spec.fps);
     // Opening a camera blocks (V4L2 ioctls, up to a few seconds for a slow one).
     let opened =
@@ -264,6 +264,46 @@ async fn outgoing_picture(spec: &CardSpec, card: TestCard, shared: &Arc<Shared>)
             Picture::card(card)
         }
     }
+}
+
+/// A video file, looping, at its own size and frame rate (rounded, 1-60); if it cannot be
+/// read, the card, and the status bar says why.
+async fn outgoing_clip(
+    path: &std::path::Path,
+    spec: &CardSpec,
+    name: &str,
+    card: TestCard,
+    shared: &Arc<Shared>,
+) -> (Picture, u32) {
+    let notice = notice_sink(shared);
+    let opened = {
+        let path = path.to_path_buf();
+        tokio::task::spawn_blocking(move || Clip::open(&path))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()))
+    };
+    match opened {
+        Ok(clip) => {
+            let fps = (clip.fps().round() as u32).clamp(1, 60);
+            let card = TestCard::new(clip.width(), clip.height(), name, spec.palette)
+                .with_motion(spec.motion);
+            (Picture::live(card, Box::new(clip), notice), fps)
+        }
+        Err(why) => {
+            notice(&format!(
+                "cannot play {}: {why}: sending the test card",
+                path.display()
+            ));
+            (Picture::card(card), spec.fps)
+        }
+    }
+}
+
+/// Where the outgoing picture's troubles go: the status bar.
+fn notice_sink(shared: &Arc<Shared>) -> Notice {
+    let shared = shared.clone();
+    Arc::new(move |text: &str| shared.update(|s| s.notify(text)))
 }
 
 /// Starts the session's sound; device trouble goes to the status bar.

@@ -35,7 +35,7 @@ pub trait FrameSource {
 }
 
 /// Opens `path` and picks the reader from its first bytes.
-pub fn open_video(path: &Path) -> Result<Box<dyn FrameSource>, MediaError> {
+pub fn open_video(path: &Path) -> Result<Box<dyn FrameSource + Send>, MediaError> {
     let mut file = File::open(path)?;
     let mut magic = [0u8; 10];
     let n = file.read(&mut magic)?;

@@ -5,6 +5,7 @@
 pub mod annexb;
 #[cfg(feature = "camera")]
 pub mod camera;
+pub mod clip;
 pub mod convert;
 pub mod file;
 pub mod h264;
