@@ -246,12 +246,17 @@ fn play_loop(
         }
         let frame = Arc::new(frame);
         let started = Instant::now();
-        let drawn = output.draw(started, |f| {
+        let drawn = match output.draw(started, |f| {
             let area = f.area();
             reserve_video(f.buffer_mut(), VIDEO, area, &frame)
                 .into_iter()
                 .collect()
-        })?;
+        }) {
+            Ok(drawn) => drawn,
+            // Whoever read our output is gone (`play … | head`): the end, not an error.
+            Err(e) if e.kind() == io::ErrorKind::BrokenPipe => return Ok(()),
+            Err(e) => return Err(e.into()),
+        };
         stats
             .render_us
             .push(u32::try_from(started.elapsed().as_micros()).unwrap_or(u32::MAX));

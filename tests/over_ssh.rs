@@ -170,28 +170,9 @@ fn shaped_link_has_its_rate_delay_back_pressure_and_rate_changes() {
     assert!(ahead < 120_000, "the sender ran {ahead} bytes ahead");
 }
 
-/// Cells showing some colour other than black: with `half_blocks_only`, only `▀`/`▄`
-/// cells (a picture with detail), else also a picture's one-colour cells (spaces, full
-/// blocks); the chrome's blank cells have the default colours and never count.
-fn coloured_cells(screen: &vt100::Screen, half_blocks_only: bool) -> usize {
-    let (rows, cols) = screen.size();
-    let lit = |c: vt100::Color| match c {
-        vt100::Color::Rgb(r, g, b) => u32::from(r) + u32::from(g) + u32::from(b) > 48,
-        vt100::Color::Idx(i) => i != 0 && i != 16,
-        vt100::Color::Default => false,
-    };
-    (0..rows)
-        .flat_map(|r| (0..cols).map(move |c| (r, c)))
-        .filter_map(|(r, c)| screen.cell(r, c))
-        .filter(|cell| !half_blocks_only || matches!(cell.contents(), "▀" | "▄"))
-        .filter_map(visible)
-        .filter(|&(upper, lower)| lit(upper) || lit(lower))
-        .count()
-}
-
 /// Half-block cells showing some colour other than black: a picture, not a blank screen.
 fn picture_cells(screen: &vt100::Screen) -> usize {
-    coloured_cells(screen, true)
+    common::coloured_cells(screen, true)
 }
 
 #[test]
@@ -368,7 +349,7 @@ async fn join_over_a_slow_ssh_link_answers_keys_and_a_dropped_link_leaves_the_sp
 
     // Both bots' pictures arrive through the link, and the bots see us live.
     let pictures = screen_shows(&term, Duration::from_secs(60), |s| {
-        coloured_cells(s, false) >= 600 && s.contents().contains("Grace · live")
+        common::coloured_cells(s, false) >= 600 && s.contents().contains("Grace · live")
     })
     .await;
     assert!(

@@ -159,6 +159,26 @@ fn bad_arguments_are_refused_by_the_cli() {
         .args(["play", "x.ivf", "--color", "12"])
         .assert()
         .failure();
+    // A rate that is not one: a one-line error naming it, for every full-screen command.
+    for args in [
+        &["play", "x.ivf", "--max-rate", "fast"][..],
+        &["join", "--max-rate", "2 mbits/hour"],
+        &["demo", "--max-rate=-3k"],
+        &["monitor", "--max-rate", "10"],
+    ] {
+        let out = Command::cargo_bin("packspaces")
+            .unwrap()
+            .args(args)
+            .assert()
+            .code(2);
+        let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+        let first = stderr.lines().next().unwrap_or_default();
+        assert!(
+            first.contains("is not a rate")
+                && first.contains(args[args.len() - 1].trim_start_matches("--max-rate=")),
+            "{args:?}: {stderr}"
+        );
+    }
     let help = Command::cargo_bin("packspaces")
         .unwrap()
         .args(["play", "--help"])
@@ -193,6 +213,27 @@ impl std::io::Write for SlowTerminal {
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
     }
+}
+
+#[test]
+fn a_reader_that_goes_away_ends_playback_quietly() {
+    // `play --loop` would run forever; `head` reads a little and closes the pipe.
+    let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("assets/sample.ivf");
+    let script = format!(
+        "{} play --loop --size 40x12 {} | head -c 2000 > /dev/null; echo \"status ${{PIPESTATUS[0]}}\"",
+        env!("CARGO_BIN_EXE_packspaces"),
+        sample.display()
+    );
+    let started = std::time::Instant::now();
+    let out = std::process::Command::new("timeout")
+        .args(["60", "bash", "-c", &script])
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.contains("status 0"), "{stdout} {stderr}");
+    assert!(stderr.is_empty(), "no message, no panic: {stderr}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(30));
 }
 
 #[test]

@@ -374,3 +374,61 @@ fn a_terminal_that_stops_reading_holds_one_frame_and_resumes_at_the_newest() {
         screen.output.stats().frames
     );
 }
+
+/// The real `demo` in a real pseudo-terminal: resizing re-flows the tiles over the whole
+/// new screen, and SIGTERM ends it cleanly with the terminal restored.
+#[test]
+fn the_demo_follows_resizes_and_ends_cleanly_on_sigterm() {
+    use common::vterm::VirtualTerminal;
+    let pid_file = tempfile::NamedTempFile::new().unwrap();
+    let script = format!(
+        "echo $$ > {}; exec {} demo --bots 2 --no-audio --color truecolor",
+        pid_file.path().display(),
+        env!("CARGO_BIN_EXE_packspaces")
+    );
+    let term = VirtualTerminal::spawn(&["bash", "-c", &script], 120, 36, &[]);
+    let timeout = Duration::from_secs(60);
+    let live = term.wait_for(timeout, |s| {
+        s.contents().contains("Grace · live") && common::coloured_cells(s, false) > 400
+    });
+    assert!(live.is_some(), "screen:\n{}", term.screen().contents());
+
+    // Smaller, then larger than at first: the new rows and columns get tiles and bars.
+    term.resize(90, 26);
+    let small = term.wait_for(timeout, |s| {
+        let last = s.rows(0, 90).nth(25).unwrap_or_default();
+        last.contains("Tab select") && s.contents().contains("Grace · live")
+    });
+    assert!(small.is_some(), "screen:\n{}", term.screen().contents());
+    term.resize(150, 44);
+    let large = term.wait_for(timeout, |s| {
+        let last = s.rows(0, 150).nth(43).unwrap_or_default();
+        // Pictures reach into the rows the first size did not have.
+        let lower = (36..43)
+            .flat_map(|row| (0..120).map(move |col| (row, col)))
+            .filter_map(|(row, col)| s.cell(row, col))
+            .filter_map(common::visible)
+            .filter(|&(u, l)| u != vt100::Color::Default || l != vt100::Color::Default)
+            .count();
+        last.contains("q quit") && lower > 50
+    });
+    assert!(large.is_some(), "screen:\n{}", term.screen().contents());
+
+    let pid: i32 = std::fs::read_to_string(pid_file.path())
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let pid = rustix::process::Pid::from_raw(pid).unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::TERM).unwrap();
+    let status = term.wait_exit(Duration::from_secs(15));
+    assert!(
+        status.as_ref().is_some_and(|s| s.success()),
+        "demo after SIGTERM: {status:?}"
+    );
+    assert!(term.wait_eof(Duration::from_secs(5)));
+    assert!(
+        !term.screen().alternate_screen(),
+        "the terminal was left on the alternate screen"
+    );
+}

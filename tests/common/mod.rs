@@ -114,6 +114,25 @@ pub fn visible(cell: &vt100::Cell) -> Option<(vt100::Color, vt100::Color)> {
     }
 }
 
+/// Cells showing some colour other than black: with `half_blocks_only`, only `▀`/`▄`
+/// cells (a picture with detail), else also a picture's one-colour cells (spaces, full
+/// blocks); the chrome's blank cells have the default colours and never count.
+pub fn coloured_cells(screen: &vt100::Screen, half_blocks_only: bool) -> usize {
+    let (rows, cols) = screen.size();
+    let lit = |c: vt100::Color| match c {
+        vt100::Color::Rgb(r, g, b) => u32::from(r) + u32::from(g) + u32::from(b) > 48,
+        vt100::Color::Idx(i) => i != 0 && i != 16,
+        vt100::Color::Default => false,
+    };
+    (0..rows)
+        .flat_map(|r| (0..cols).map(move |c| (r, c)))
+        .filter_map(|(r, c)| screen.cell(r, c))
+        .filter(|cell| !half_blocks_only || matches!(cell.contents(), "▀" | "▄"))
+        .filter_map(visible)
+        .filter(|&(upper, lower)| lit(upper) || lit(lower))
+        .count()
+}
+
 /// The folder of the Node.js helpers and suites.
 pub fn node_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
