@@ -432,3 +432,54 @@ fn the_demo_follows_resizes_and_ends_cleanly_on_sigterm() {
         "the terminal was left on the alternate screen"
     );
 }
+
+/// A 320x240 picture whose every 2x2 block has its own colour, new for every `seed`: each
+/// cell costs a full colour change, as on a noisy camera.
+fn speckled(seed: u32) -> I420Frame {
+    let mut pixels = Vec::with_capacity(320 * 240);
+    for y in 0..240u32 {
+        for x in 0..320u32 {
+            let h = (x / 2).wrapping_mul(2_654_435_761)
+                ^ (y / 2).wrapping_mul(40_503)
+                ^ seed.wrapping_mul(97_531);
+            let h = h ^ (h >> 13);
+            pixels.push(Rgb::new(h as u8, (h >> 8) as u8, (h >> 16) as u8));
+        }
+    }
+    I420Frame::from_rgb(320, 240, &pixels).unwrap()
+}
+
+/// Under a tight rate, frames whose update would be too thin are skipped so the newest
+/// picture gets a fuller one (a lower video frame rate); with `min_fill` 0 every frame
+/// gets whatever the caps allow. (examples/rate_policy.rs measures which keeps the
+/// displayed error lower.)
+#[test]
+fn a_tight_rate_lowers_the_video_frame_rate_instead_of_thinning_every_frame() {
+    let updates = |min_fill: f32| {
+        let mut config = OutputConfig::new(ColorMode::TrueColor, MaxRate::Fixed(500_000));
+        config.min_fill = min_fill;
+        let mut screen = Screen::new(160, 48, config);
+        let mut state = State::new("x", ColorMode::TrueColor);
+        let p = state.upsert("cam");
+        p.state = TileState::Live;
+        state.focused = true;
+        let t0 = Instant::now();
+        let mut drawn_with_video = 0;
+        for i in 0..90u32 {
+            state.participants[0].frame = Some(Arc::new(speckled(i)));
+            let before = screen.output.stats().video_bytes;
+            screen.draw(&state, t0 + Duration::from_millis(33) * i);
+            if screen.output.stats().video_bytes > before {
+                drawn_with_video += 1;
+            }
+        }
+        drawn_with_video
+    };
+    let (thin, skipping) = (updates(0.0), updates(0.25));
+    assert!(thin >= 85, "without skipping every frame draws: {thin}");
+    assert!(
+        skipping < thin / 2,
+        "with min_fill 0.25 frames are skipped: {skipping} of 90 drew video"
+    );
+    assert!(skipping >= 9, "but video still moves: {skipping}");
+}

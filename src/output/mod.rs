@@ -39,6 +39,8 @@ const SYNC_END: &[u8] = b"\x1b[?2026l";
 const CLEAR: &[u8] = b"\x1b[0m\x1b[2J";
 /// What ratatui writes after every frame; the terminal guard hid the cursor already.
 const HIDE_CURSOR: &[u8] = b"\x1b[?25l";
+/// Default [`OutputConfig::min_fill`] (see BENCHMARKS.md, "frame rate or error").
+pub const DEFAULT_MIN_FILL: f32 = 0.25;
 /// Default cap on video bytes per picture cell per frame (see BENCHMARKS.md).
 pub const DEFAULT_BYTES_PER_CELL: f32 = 10.0;
 
@@ -53,6 +55,9 @@ pub struct OutputConfig {
     pub max_rate: MaxRate,
     /// Keep the mean displayed error per frame (costs a pass over the cells).
     pub measure_error: bool,
+    /// Under a rate cap, skip a frame's video when it could redraw less than this share
+    /// of the cells that changed (0 = always draw what the caps allow).
+    pub min_fill: f32,
 }
 
 impl OutputConfig {
@@ -63,6 +68,7 @@ impl OutputConfig {
             threshold: DEFAULT_THRESHOLD,
             max_rate,
             measure_error: false,
+            min_fill: DEFAULT_MIN_FILL,
         }
     }
 }
@@ -323,7 +329,8 @@ impl ScreenOutput {
         let allowance = self.pacer.allowance(now).min(room);
         let budget = frame_cap.min(allowance.saturating_sub(chrome_len));
         let video_start = out.len();
-        let new_frames = self.paint_video(&slots, covered, budget, &mut out);
+        let bucket_full = self.pacer.full(now);
+        let new_frames = self.paint_video(&slots, covered, budget, bucket_full, &mut out);
         let video_len = out.len() - video_start;
 
         if out.len() == body {
@@ -357,6 +364,7 @@ impl ScreenOutput {
         slots: &[VideoSlot],
         covered: Vec<Vec<bool>>,
         budget: usize,
+        bucket_full: bool,
         out: &mut Vec<u8>,
     ) -> bool {
         self.tiles
@@ -398,7 +406,20 @@ impl ScreenOutput {
                 self.distances.extend_from_slice(tile.painter.distances());
             }
         }
-        let affordable = (budget as f32 / self.cost_per_cell.max(1.0)) as usize;
+        let mut affordable = (budget as f32 / self.cost_per_cell.max(1.0)) as usize;
+        // A lower frame rate instead of a thinner update: when this frame could redraw
+        // less than `min_fill` of what changed, wait for the bucket to fill (the newest
+        // picture then gets a fuller update).
+        if self.config.min_fill > 0.0 && !bucket_full {
+            let wanted = self
+                .distances
+                .iter()
+                .filter(|&&d| d > self.config.threshold)
+                .count();
+            if (affordable as f32) < self.config.min_fill * wanted as f32 {
+                affordable = 0;
+            }
+        }
         let cut: Cut = choose_cut(
             &self.distances,
             self.config.threshold,
