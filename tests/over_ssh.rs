@@ -15,7 +15,6 @@ use std::time::{Duration, Instant};
 
 use common::link::{Shape, ShapedLink};
 use common::ssh::{SshServer, shell_words};
-use common::visible;
 use common::vterm::VirtualTerminal;
 
 const TIMEOUT: Duration = Duration::from_secs(20);
