@@ -376,13 +376,14 @@ fn a_terminal_that_stops_reading_holds_one_frame_and_resumes_at_the_newest() {
 }
 
 /// The real `demo` in a real pseudo-terminal: resizing re-flows the tiles over the whole
-/// new screen, and SIGTERM ends it cleanly with the terminal restored.
+/// new screen, and SIGTERM ends it cleanly with the terminal restored and `--stats`
+/// printed.
 #[test]
 fn the_demo_follows_resizes_and_ends_cleanly_on_sigterm() {
     use common::vterm::VirtualTerminal;
     let pid_file = tempfile::NamedTempFile::new().unwrap();
     let script = format!(
-        "echo $$ > {}; exec {} demo --bots 2 --no-audio --color truecolor",
+        "echo $$ > {}; exec {} demo --bots 2 --no-audio --color truecolor --stats",
         pid_file.path().display(),
         env!("CARGO_BIN_EXE_packspaces")
     );
@@ -430,6 +431,14 @@ fn the_demo_follows_resizes_and_ends_cleanly_on_sigterm() {
     assert!(
         !term.screen().alternate_screen(),
         "the terminal was left on the alternate screen"
+    );
+    // --stats: what the output cost, printed once the screen is back.
+    let text = term.screen().contents();
+    assert!(
+        text.contains("output: ")
+            && text.contains("video fps")
+            && text.contains("bytes per picture cell"),
+        "no --stats summary:\n{text}"
     );
 }
 
