@@ -110,6 +110,12 @@ pub struct PlayOptions {
 pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
     let mut source = open_video(&args.file).with_context(|| format!("cannot play {name}"))?;
+    let interactive = io::stdout().is_terminal();
+    // Following a link needs a terminal that answers; into a file or pipe there is none.
+    let max_rate = match args.screen.max_rate() {
+        MaxRate::Follow if !interactive => MaxRate::Unlimited,
+        rate => rate,
+    };
     let options = PlayOptions {
         size: args.size,
         color: args.color.resolve(),
@@ -119,10 +125,9 @@ pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
         threshold: args.threshold,
         budget: args.budget,
         measure_error: args.stats,
-        max_rate: args.screen.max_rate(),
+        max_rate,
     };
     tracing::info!("playing {name}: {}", source.describe());
-    let interactive = io::stdout().is_terminal();
     let sink = Box::new(stdout_file().context("cannot write to standard output")?);
     let mut stats = PlayStats::default();
     let result = if interactive {
