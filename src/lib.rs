@@ -1,7 +1,33 @@
 //! packspaces: a terminal client for PackSpaces classroom video spaces.
 //!
 //! The binary's subcommands live in [`cli`]; everything else is a library so that tests and
-//! benchmarks drive the same code the binary runs.
+//! benchmarks drive the same code the binary runs, and so that its parts can be used on
+//! their own.
+//!
+//! # The parts
+//!
+//! - **Drawing video in a terminal** — [`render`] turns I420 or RGB frames into half-block
+//!   cells (area-averaged, letterboxed, truecolor / 256 / 16 colours) and
+//!   [`render::AnsiPainter`] into the fewest bytes that update a screen, within a hard byte
+//!   cap. Pure: no I/O. [`output::ScreenOutput`] puts it together with ratatui for a whole
+//!   screen: chrome, pictures, one synchronized write per frame, caps per frame and per
+//!   second, and a rate that follows the link the terminal is watched through.
+//! - **Talking to a classroom space** — [`space`] is a small Socket.IO client for a space
+//!   (`join-space`, who comes and goes); [`peerjs::client`] a PeerJS client (id, signaling,
+//!   heartbeats, reconnects); [`call`] the WebRTC calls (webrtc-rs) with browsers, both
+//!   directions; [`session`] ties them together and keeps a [`ui::State`].
+//! - **Media** — [`media`]: file readers (y4m, IVF, Annex B), H.264 and VP8 decoding and
+//!   encoding, the test card, cameras and clips we send; [`audio`]: jitter buffer, mixer,
+//!   Opus and sound devices (feature `audio`).
+//! - **The screens** — [`ui`] (the conference: state, keys, a pure view), [`join`],
+//!   [`demo`], [`monitor`], [`play`], with [`terminal`] keeping the terminal sane.
+//! - **The server** — [`server`]: `packspaces serve`, a Socket.IO rooms backend, a
+//!   PeerJS-compatible PeerServer and the browser page, on one port.
+//!
+//! A frame's way from the network to a cell: [`call`] receives RTP and decodes it to an
+//! [`render::I420Frame`], the [`session`] stores the newest one in its participant's slot in
+//! [`ui::State`], [`ui::view::render`] reserves the tile's cells as a
+//! [`render::VideoSlot`], and [`output::ScreenOutput`] paints it there.
 
 pub mod audio;
 pub mod bot;

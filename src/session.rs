@@ -1,5 +1,5 @@
 //! A session in a space: the PeerJS client, the space connection and one call per remote
-//! peer, kept in a shared [`ui::State`] that the terminal (or a test) renders. Used by
+//! peer, kept in a shared [`crate::ui::State`] that the terminal (or a test) renders. Used by
 //! `join` with a terminal UI and by `bot` without one.
 //!
 //! The workshop's flow: everyone already in the space calls a newcomer, so we register with

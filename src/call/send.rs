@@ -1,5 +1,5 @@
 //! Our outgoing video: one encoder per codec feeds every call. A source draws frames (the
-//! test card, later a camera), shows them to us (self view) and, for each codec someone
+//! test card, a camera or a clip), shows them to us (self view) and, for each codec someone
 //! listens to, encodes them once (H.264 with OpenH264; VP8 with libvpx under the `libvpx`
 //! feature, else as key frames with libwebp) and broadcasts the result; each call writes it
 //! to its own track.

@@ -1,6 +1,6 @@
 //! Compressed video in, I420 frames out: file containers (y4m, IVF, H.264 Annex B) and the
-//! H.264 and VP8 decoders. Later the same decoders take depacketized RTP. Also what we send:
-//! the test card, or a camera (feature `camera`).
+//! H.264 and VP8 decoders, which also take depacketized RTP from calls. Also what we send:
+//! the test card, a camera (feature `camera`) or a clip.
 
 pub mod annexb;
 #[cfg(feature = "camera")]
