@@ -1,6 +1,6 @@
 //! Wall-clock timestamps for the monitor's timeline: milliseconds since the Unix epoch,
-//! written as RFC 3339 in UTC. The civil-date arithmetic is a few lines (H. Hinnant's
-//! `civil_from_days`), cheaper than a date crate for one format.
+//! written as RFC 3339 in UTC (by the `time` crate, already in the tree through webrtc's
+//! certificate parsing).
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -26,14 +26,17 @@ impl Utc {
             .saturating_add(u64::try_from(d.as_millis()).unwrap_or(u64::MAX)))
     }
 
-    /// `2025-11-27T11:30:05.123Z`
+    /// `2025-11-27T11:30:05.123Z` (always three fraction digits, as JSON consumers expect;
+    /// moments past year 9999 are written as the last representable one).
     pub fn rfc3339(self) -> String {
-        let (y, mo, d) = civil_from_days(self.0 / 86_400_000);
-        format!(
-            "{y:04}-{mo:02}-{d:02}T{}.{:03}Z",
-            self.clock(),
-            self.0 % 1000
-        )
+        const FORMAT: &[time::format_description::BorrowedFormatItem<'static>] = time::macros::format_description!(
+            "[year]-[month]-[day]T[hour]:[minute]:[second].[subsecond digits:3]Z"
+        );
+        let nanos = i128::from(self.0) * 1_000_000;
+        time::OffsetDateTime::from_unix_timestamp_nanos(nanos)
+            .unwrap_or(time::PrimitiveDateTime::MAX.assume_utc())
+            .format(FORMAT)
+            .unwrap_or_else(|_| "9999-12-31T23:59:59.999Z".to_string())
     }
 
     /// `11:30:05` (UTC), for the screen.
@@ -41,21 +44,6 @@ impl Utc {
         let secs = (self.0 / 1000) % 86_400;
         format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60)
     }
-}
-
-/// Year, month (1-12) and day (1-31) of a day count since 1970-01-01.
-fn civil_from_days(days: u64) -> (u64, u64, u64) {
-    // Shift the epoch to 0000-03-01 so that leap days end each 400-year era's years.
-    let z = days + 719_468;
-    let era = z / 146_097;
-    let doe = z % 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + u64::from(month <= 2);
-    (year, month, day)
 }
 
 #[cfg(test)]
@@ -84,6 +72,8 @@ mod tests {
             "2100-03-01T00:00:00.000Z"
         );
         assert_eq!(Utc::from_millis(1_764_243_005_123).clock(), "11:30:05");
+        // Out of range: no panic, the last representable moment.
+        assert_eq!(Utc::from_millis(u64::MAX).rfc3339(), "9999-12-31T23:59:59.999Z");
     }
 
     #[test]
