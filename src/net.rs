@@ -5,10 +5,13 @@
 use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
+use bytes::Bytes;
 use http::Uri;
+use http_body_util::{BodyExt as _, Empty, Limited};
+use hyper_util::rt::TokioIo;
 use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
@@ -190,8 +193,8 @@ pub async fn connect_websocket(url: &str) -> Result<WsStream, NetError> {
     }
 }
 
-/// GETs `url` and returns the body as text (at most `limit` bytes). Plain HTTP/1.1 with
-/// `Connection: close`; enough for the PeerJS id endpoint.
+/// GETs `url` and returns the body as text (at most `limit` bytes), over HTTP/1.1 (hyper's
+/// client); enough for the PeerJS id endpoint.
 pub async fn http_get(url: &str, limit: usize) -> Result<String, NetError> {
     let endpoint = Endpoint::parse(url)?;
     let request = async {
@@ -226,99 +229,63 @@ pub async fn http_get(url: &str, limit: usize) -> Result<String, NetError> {
         })?
 }
 
-async fn exchange(
-    mut stream: impl AsyncRead + AsyncWrite + Unpin,
+/// One GET over an open stream, by hyper's HTTP/1.1 client: status 2xx, a body of at most
+/// `limit` bytes (by length, chunks or close), as text.
+async fn exchange<S>(
+    stream: S,
     endpoint: &Endpoint,
     url: &str,
     limit: usize,
-) -> Result<String, NetError> {
-    let request = format!(
-        "GET {} HTTP/1.1\r\nHost: {}\r\nUser-Agent: packspaces/{}\r\nAccept: */*\r\nConnection: close\r\n\r\n",
-        endpoint.path,
-        endpoint.authority(),
-        env!("CARGO_PKG_VERSION")
-    );
-    let io = |e: std::io::Error| NetError::Connect {
+) -> Result<String, NetError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let failed = |e: &dyn std::fmt::Display| NetError::Connect {
         url: url.to_string(),
         reason: e.to_string(),
     };
-    stream.write_all(request.as_bytes()).await.map_err(io)?;
-    let mut response = Vec::new();
-    let head_room = 16 << 10;
-    stream
-        .take((limit + head_room) as u64)
-        .read_to_end(&mut response)
-        .await
-        .map_err(io)?;
-    parse_response(&response, url, limit)
-}
-
-/// Parses an HTTP/1.1 response: status must be 2xx; body by length, chunks, or close.
-pub fn parse_response(response: &[u8], url: &str, limit: usize) -> Result<String, NetError> {
-    let malformed = |reason: &str| NetError::Malformed {
+    let malformed = |reason: String| NetError::Malformed {
         url: url.to_string(),
-        reason: reason.to_string(),
+        reason,
     };
-    let split = response
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .ok_or_else(|| malformed("no end of headers"))?;
-    let head =
-        std::str::from_utf8(&response[..split]).map_err(|_| malformed("headers are not text"))?;
-    let body = &response[split + 4..];
-    let mut lines = head.split("\r\n");
-    let status: u16 = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| malformed("no status line"))?;
-    if !(200..300).contains(&status) {
-        return Err(NetError::Status {
-            url: url.to_string(),
-            status,
-        });
-    }
-    let mut chunked = false;
-    let mut length = None;
-    for line in lines {
-        let Some((name, value)) = line.split_once(':') else {
-            continue;
-        };
-        let (name, value) = (name.trim().to_ascii_lowercase(), value.trim());
-        if name == "transfer-encoding" && value.eq_ignore_ascii_case("chunked") {
-            chunked = true;
-        } else if name == "content-length" {
-            length = value.parse::<usize>().ok();
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+        .await
+        .map_err(|e| failed(&e))?;
+    // The connection is driven on its own task until the response is read.
+    let connection = tokio::spawn(connection);
+    let request = http::Request::get(endpoint.path.as_str())
+        .header(http::header::HOST, endpoint.authority())
+        .header(
+            http::header::USER_AGENT,
+            concat!("packspaces/", env!("CARGO_PKG_VERSION")),
+        )
+        .body(Empty::<Bytes>::new())
+        .map_err(|e| failed(&e))?;
+    let result = async {
+        let response = sender.send_request(request).await.map_err(|e| {
+            if e.is_parse() || e.is_incomplete_message() {
+                malformed(e.to_string())
+            } else {
+                failed(&e)
+            }
+        })?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(NetError::Status {
+                url: url.to_string(),
+                status: status.as_u16(),
+            });
         }
+        let body = Limited::new(response.into_body(), limit)
+            .collect()
+            .await
+            .map_err(|e| malformed(format!("body: {e}")))?
+            .to_bytes();
+        String::from_utf8(body.to_vec()).map_err(|_| malformed("body is not text".into()))
     }
-    let body = if chunked {
-        dechunk(body).ok_or_else(|| malformed("bad chunked body"))?
-    } else if let Some(n) = length {
-        body.get(..n)
-            .ok_or_else(|| malformed("body shorter than Content-Length"))?
-            .to_vec()
-    } else {
-        body.to_vec()
-    };
-    if body.len() > limit {
-        return Err(malformed("body too large"));
-    }
-    String::from_utf8(body).map_err(|_| malformed("body is not text"))
-}
-
-fn dechunk(mut data: &[u8]) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    loop {
-        let line_end = data.windows(2).position(|w| w == b"\r\n")?;
-        let size_text = std::str::from_utf8(&data[..line_end]).ok()?;
-        let size = usize::from_str_radix(size_text.split(';').next()?.trim(), 16).ok()?;
-        data = &data[line_end + 2..];
-        if size == 0 {
-            return Some(out);
-        }
-        out.extend_from_slice(data.get(..size)?);
-        data = data.get(size + 2..)?;
-    }
+    .await;
+    connection.abort();
+    result
 }
 
 #[cfg(test)]
@@ -345,28 +312,61 @@ mod tests {
         }
     }
 
-    #[test]
-    fn responses_parse_by_length_chunks_or_close() {
-        let ok = b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabcdef";
-        assert_eq!(parse_response(ok, "u", 100).unwrap(), "abc");
-        let chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n";
-        assert_eq!(parse_response(chunked, "u", 100).unwrap(), "abcde");
-        let close = b"HTTP/1.0 200 OK\r\n\r\nxyz";
-        assert_eq!(parse_response(close, "u", 100).unwrap(), "xyz");
+    /// Serves one connection with `response` (after reading the request) on a free port;
+    /// returns the URL to GET.
+    async fn one_response(response: &'static [u8]) -> String {
+        use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let mut request = vec![0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(response).await;
+        });
+        format!("http://127.0.0.1:{port}/peerjs/id")
+    }
+
+    #[tokio::test]
+    async fn gets_read_bodies_by_length_chunks_or_close_and_refuse_the_rest() {
+        let get = |response| async move { http_get(&one_response(response).await, 100).await };
+        let ok = get(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").await;
+        assert_eq!(ok.unwrap(), "abc");
+        let chunked = get(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n",
+        )
+        .await;
+        assert_eq!(chunked.unwrap(), "abcde");
+        let close = get(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nxyz").await;
+        assert_eq!(close.unwrap(), "xyz");
         assert!(matches!(
-            parse_response(b"HTTP/1.1 404 Not Found\r\n\r\n", "u", 9),
+            get(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n").await,
             Err(NetError::Status { status: 404, .. })
         ));
-        assert!(parse_response(b"garbage", "u", 9).is_err());
+        assert!(matches!(
+            get(b"garbage\r\n\r\n").await,
+            Err(NetError::Malformed { .. })
+        ));
         assert!(
-            parse_response(
-                b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
-                "u",
-                9
-            )
-            .is_err()
+            get(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n")
+                .await
+                .is_err()
         );
-        assert!(parse_response(close, "u", 2).is_err());
+        let big: &'static [u8] = Box::leak(
+            format!(
+                "HTTP/1.1 200 OK\r\nContent-Length: 500\r\n\r\n{}",
+                "x".repeat(500)
+            )
+            .into_bytes()
+            .into_boxed_slice(),
+        );
+        let too_big = get(big).await.unwrap_err().to_string();
+        assert!(too_big.contains("malformed"), "{too_big}");
+        let text = get(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n\xff\xfe")
+            .await
+            .unwrap_err()
+            .to_string();
+        assert!(text.contains("not text"), "{text}");
     }
 
     #[test]
