@@ -73,7 +73,10 @@ mod tests {
         );
         assert_eq!(Utc::from_millis(1_764_243_005_123).clock(), "11:30:05");
         // Out of range: no panic, the last representable moment.
-        assert_eq!(Utc::from_millis(u64::MAX).rfc3339(), "9999-12-31T23:59:59.999Z");
+        assert_eq!(
+            Utc::from_millis(u64::MAX).rfc3339(),
+            "9999-12-31T23:59:59.999Z"
+        );
     }
 
     #[test]
