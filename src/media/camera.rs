@@ -13,7 +13,7 @@ use nokhwa::utils::{
 };
 
 use super::convert::{Packed, packed_to_i420};
-use super::picture::{CameraChoice, LiveSource};
+use super::source::{CameraChoice, LiveSource};
 use crate::render::I420Frame;
 
 /// Why there is no camera picture. Messages name the camera.

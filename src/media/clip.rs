@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use crate::media::picture::LiveSource;
+use crate::media::source::LiveSource;
 use crate::media::{FrameSource, MediaError, Next, open_video};
 use crate::render::I420Frame;
 
@@ -62,6 +62,12 @@ impl Clip {
         }
         let (width, height) =
             size.ok_or_else(|| MediaError::Format("no frame could be decoded".into()))?;
+        if !width.is_multiple_of(2) || !height.is_multiple_of(2) {
+            // The encoders take 4:2:0 pictures of even sizes only.
+            return Err(MediaError::Unsupported(format!(
+                "a {width}x{height} picture (sizes must be even)"
+            )));
+        }
         source.rewind()?;
         Ok(Clip {
             path: path.to_path_buf(),

@@ -8,7 +8,7 @@ use openh264::encoder::{
 };
 use openh264::formats::{YUVSlices, YUVSource};
 
-use super::DecodeError;
+use super::{DecodeError, EncodeError};
 use crate::contain::contain;
 use crate::render::frame::{I420Frame, I420Planes};
 
@@ -19,6 +19,13 @@ pub struct H264Decoder {
 
 fn err(message: impl Into<String>) -> DecodeError {
     DecodeError {
+        codec: "H.264",
+        message: message.into(),
+    }
+}
+
+fn encode_err(message: impl Into<String>) -> EncodeError {
+    EncodeError {
         codec: "H.264",
         message: message.into(),
     }
@@ -77,9 +84,9 @@ impl H264Encoder {
         height: u32,
         fps: f32,
         bits_per_second: u32,
-    ) -> Result<Self, DecodeError> {
+    ) -> Result<Self, EncodeError> {
         if !width.is_multiple_of(2) || !height.is_multiple_of(2) || width == 0 || height == 0 {
-            return Err(err(format!(
+            return Err(encode_err(format!(
                 "cannot encode {width}x{height}: sizes must be even"
             )));
         }
@@ -92,7 +99,7 @@ impl H264Encoder {
             // Bitrate control needs frame skipping (OpenH264 warns on stderr otherwise).
             .skip_frames(true);
         let inner = Encoder::with_api_config(OpenH264API::from_source(), config)
-            .map_err(|e| err(e.to_string()))?;
+            .map_err(|e| encode_err(e.to_string()))?;
         Ok(Self {
             inner,
             width,
@@ -102,9 +109,9 @@ impl H264Encoder {
 
     /// Encodes one frame (which must have the encoder's size); `key_frame` forces an IDR,
     /// e.g. when a receiver sent a PLI.
-    pub fn encode(&mut self, frame: &I420Frame, key_frame: bool) -> Result<Vec<u8>, DecodeError> {
+    pub fn encode(&mut self, frame: &I420Frame, key_frame: bool) -> Result<Vec<u8>, EncodeError> {
         if (frame.width(), frame.height()) != (self.width, self.height) {
-            return Err(err(format!(
+            return Err(encode_err(format!(
                 "frame is {}x{}, the encoder {}x{}",
                 frame.width(),
                 frame.height(),
@@ -117,7 +124,10 @@ impl H264Encoder {
         }
         let (w, h) = (self.width as usize, self.height as usize);
         let source = YUVSlices::new((frame.y(), frame.u(), frame.v()), (w, h), (w, w / 2, w / 2));
-        let encoded = self.inner.encode(&source).map_err(|e| err(e.to_string()))?;
+        let encoded = self
+            .inner
+            .encode(&source)
+            .map_err(|e| encode_err(e.to_string()))?;
         Ok(encoded.to_vec())
     }
 }

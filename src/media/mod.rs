@@ -11,6 +11,7 @@ pub mod file;
 pub mod h264;
 pub mod ivf;
 pub mod picture;
+pub mod source;
 pub mod testcard;
 pub mod vp8;
 pub mod vp8enc;
@@ -34,6 +35,14 @@ pub enum MediaError {
     Truncated(String),
     #[error(transparent)]
     Frame(#[from] crate::render::frame::FrameError),
+}
+
+/// Why a frame could not be encoded (a size the encoder refuses, an encoder failure).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{codec} encode error: {message}")]
+pub struct EncodeError {
+    pub codec: &'static str,
+    pub message: String,
 }
 
 /// Why one compressed frame could not be decoded. The stream can go on after it.

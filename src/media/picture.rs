@@ -5,37 +5,12 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+pub use crate::media::source::{CameraChoice, LiveSource};
 use crate::media::testcard::TestCard;
 use crate::render::frame::{FrameError, I420Frame};
 
 /// Tells the user something about our picture (the session shows it in the status bar).
 pub type Notice = Arc<dyn Fn(&str) + Send + Sync>;
-
-/// Which camera to send, from `--camera`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum CameraChoice {
-    /// The test card.
-    #[default]
-    Off,
-    /// The first camera that opens.
-    First,
-    /// The camera with this index (`/dev/videoINDEX`).
-    Index(u32),
-}
-
-impl std::str::FromStr for CameraChoice {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s {
-            "auto" => Ok(CameraChoice::First),
-            "off" => Ok(CameraChoice::Off),
-            _ => s.parse().map(CameraChoice::Index).map_err(|_| {
-                format!("{s:?} is not a camera: use an index from --list-cameras, auto or off")
-            }),
-        }
-    }
-}
 
 /// What a camera request says in a build without the `camera` feature.
 pub const NO_CAMERA_SUPPORT: &str = "this build has no camera support (cargo feature `camera`)";
@@ -59,12 +34,6 @@ pub fn open_camera(
         let _ = (choice, width, height, fps);
         Err(NO_CAMERA_SUPPORT.to_string())
     }
-}
-
-/// A picture that comes and goes on its own (a camera).
-pub trait LiveSource: Send {
-    /// The newest picture, `Ok(None)` before the first one, or why it stopped for good.
-    fn latest(&mut self) -> Result<Option<Arc<I420Frame>>, String>;
 }
 
 /// The picture the outgoing video thread draws from; every frame is `width x height`.

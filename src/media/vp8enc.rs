@@ -3,14 +3,22 @@
 //! out of its RIFF container. Every frame is a key frame: more bandwidth, but browsers
 //! without H.264 (Firefox here) can see us in the default build.
 
-use super::DecodeError;
+use super::EncodeError;
 use crate::render::I420Frame;
 
-fn err(message: impl Into<String>) -> DecodeError {
-    DecodeError {
+fn err(message: impl Into<String>) -> EncodeError {
+    EncodeError {
         codec: "VP8",
         message: message.into(),
     }
+}
+
+/// One encoded VP8 frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vp8Frame {
+    pub data: Vec<u8>,
+    /// A key frame: a receiver can start here.
+    pub key: bool,
 }
 
 /// Encodes frames as VP8 key frames.
@@ -29,7 +37,7 @@ impl Vp8IntraEncoder {
     }
 
     /// One VP8 key frame for `frame`.
-    pub fn encode(&mut self, frame: &I420Frame) -> Result<Vec<u8>, DecodeError> {
+    pub fn encode(&mut self, frame: &I420Frame) -> Result<Vec<u8>, EncodeError> {
         let (w, h) = (frame.width(), frame.height());
         if w > 16383 || h > 16383 {
             return Err(err(format!("{w}x{h} is larger than VP8 allows")));

@@ -1,7 +1,8 @@
 //! The VP8 encoder our outgoing video uses: libvpx's full encoder with the `libvpx`
 //! feature, else (or if libvpx refuses the picture size) the intra-only one from `vp8enc`.
 
-use super::DecodeError;
+use super::EncodeError;
+pub use super::vp8enc::Vp8Frame;
 use super::vp8enc::Vp8IntraEncoder;
 use crate::render::I420Frame;
 
@@ -11,14 +12,6 @@ pub const INTRA_QUALITY: f32 = 50.0;
 /// Seconds between libvpx key frames when nobody asks for one.
 #[cfg(feature = "libvpx")]
 const KEY_INTERVAL_SECONDS: u32 = 4;
-
-/// One encoded VP8 frame.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Vp8Frame {
-    pub data: Vec<u8>,
-    /// A key frame: a receiver can start here.
-    pub key: bool,
-}
 
 /// Encodes our picture for VP8 receivers. Not `Send` with the `libvpx` feature: make it on
 /// the thread that encodes.
@@ -51,7 +44,7 @@ impl Vp8Sender {
 
     /// One frame for `frame`, a key frame if `key` (the intra-only encoder makes nothing else).
     #[cfg_attr(not(feature = "libvpx"), allow(unused_variables))]
-    pub fn encode(&mut self, frame: &I420Frame, key: bool) -> Result<Vp8Frame, DecodeError> {
+    pub fn encode(&mut self, frame: &I420Frame, key: bool) -> Result<Vp8Frame, EncodeError> {
         match self {
             #[cfg(feature = "libvpx")]
             Self::Full(e) => e.encode(frame, key),

@@ -4,12 +4,12 @@
 
 use vpx_encode::{Config, Encoder, VideoCodecId};
 
-use super::DecodeError;
-use super::vp8send::Vp8Frame;
+use super::EncodeError;
+use super::vp8enc::Vp8Frame;
 use crate::render::I420Frame;
 
-fn err(message: impl Into<String>) -> DecodeError {
-    DecodeError {
+fn err(message: impl Into<String>) -> EncodeError {
+    EncodeError {
         codec: "VP8",
         message: message.into(),
     }
@@ -54,7 +54,7 @@ impl VpxEncoder {
         fps: u32,
         bits_per_second: u32,
         key_interval: u32,
-    ) -> Result<Self, DecodeError> {
+    ) -> Result<Self, EncodeError> {
         // libvpx wants even sizes for 4:2:0 (and `vpx-encode` checks it); VP8 stores 14 bits.
         if width == 0 || height == 0 || !width.is_multiple_of(2) || !height.is_multiple_of(2) {
             return Err(err(format!(
@@ -85,13 +85,13 @@ impl VpxEncoder {
         Ok(encoder)
     }
 
-    fn fresh(&self) -> Result<Encoder, DecodeError> {
+    fn fresh(&self) -> Result<Encoder, EncodeError> {
         Encoder::new(self.config).map_err(|e| err(format!("libvpx encoder setup: {e}")))
     }
 
     /// One VP8 frame for `frame`; a key frame when `key` is set, when the interval is up,
     /// or when libvpx decides so itself (the result says which).
-    pub fn encode(&mut self, frame: &I420Frame, key: bool) -> Result<Vp8Frame, DecodeError> {
+    pub fn encode(&mut self, frame: &I420Frame, key: bool) -> Result<Vp8Frame, EncodeError> {
         let (w, h) = (frame.width(), frame.height());
         if (w, h) != (self.config.width, self.config.height) {
             return Err(err(format!(
