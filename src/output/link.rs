@@ -14,6 +14,8 @@ pub const STATUS_REQUEST: &[u8] = b"\x1b[5n";
 
 /// The rate a link starts at (bytes per second), before anything is measured: 1 Mbit/s.
 const START_RATE: f64 = 125_000.0;
+/// Never above 1 Gbit/s: no terminal link is faster, and the figure stays meaningful.
+const MAX_RATE: f64 = 125_000_000.0;
 /// Bytes in flight before the first answer, and never fewer.
 const START_WINDOW: f64 = 16_000.0;
 /// Never below 16 kbit/s: enough for the chrome and a slow picture.
@@ -169,7 +171,7 @@ impl LinkMeter {
                 self.last_cut = Some(now);
             }
         } else if queue < QUEUE_LOW && wanted_more {
-            self.rate *= 1.06;
+            self.rate = (self.rate * 1.06).min(MAX_RATE);
         }
     }
 }
@@ -231,6 +233,26 @@ mod tests {
         // 10 Mbit/s, 40 ms each way: starts at 1 Mbit/s and must climb.
         let (meter, _) = run(1_250_000.0, Duration::from_millis(40), 60_000, 30);
         assert!(meter.rate() > 800_000.0, "rate {} B/s", meter.rate());
+    }
+
+    #[test]
+    fn the_rate_grows_only_while_it_is_what_holds_output_back() {
+        // A fast link and a sender that never wanted more than it got: the rate stays.
+        let t0 = Instant::now();
+        let mut meter = LinkMeter::new();
+        for i in 0..500u32 {
+            let now = t0 + Duration::from_millis(33) * i;
+            meter.wrote(1000, true, now);
+            meter.answered(now + Duration::from_millis(20), false);
+        }
+        assert_eq!(meter.rate(), START_RATE);
+        // Wanting more on an idle link climbs, but never past the cap.
+        for i in 500..5000u32 {
+            let now = t0 + Duration::from_millis(33) * i;
+            meter.wrote(1000, true, now);
+            meter.answered(now + Duration::from_millis(20), true);
+        }
+        assert_eq!(meter.rate(), MAX_RATE);
     }
 
     #[test]

@@ -195,6 +195,9 @@ pub struct ScreenOutput {
     cost_per_cell: f32,
     /// True when the last frame left video undrawn (more was wanted than allowed).
     held_back: bool,
+    /// True when the rate (not the per-frame cap) is what held video back lately: only
+    /// then is a higher rate worth trying on a followed link.
+    rate_limited: bool,
     distances: Vec<u32>,
     scratch: Vec<u32>,
     started: Instant,
@@ -231,6 +234,7 @@ impl ScreenOutput {
             recent: VecDeque::new(),
             cost_per_cell: 24.0,
             held_back: false,
+            rate_limited: false,
             distances: Vec::new(),
             scratch: Vec::new(),
             started: now,
@@ -265,7 +269,7 @@ impl ScreenOutput {
 
     /// The terminal answered a status request (`ESC[0n`).
     pub fn status_answered(&mut self, now: Instant) {
-        let wanted_more = self.held_back;
+        let wanted_more = self.rate_limited;
         if let Some(link) = &mut self.link {
             link.answered(now, wanted_more);
             self.pacer.set_rate(Some(link.rate()));
@@ -331,6 +335,7 @@ impl ScreenOutput {
         let video_start = out.len();
         let bucket_full = self.pacer.full(now);
         let new_frames = self.paint_video(&slots, covered, budget, bucket_full, &mut out);
+        self.rate_limited = self.held_back && budget < frame_cap;
         let video_len = out.len() - video_start;
 
         if out.len() == body {
