@@ -20,10 +20,22 @@
 //! vignetting, exposure flicker of about ±1.5% (mains lighting aliased to 10 Hz plus
 //! auto-exposure wander) and Gaussian sensor noise, sigma 2.5 luma and 1 chroma level.
 //!
+//! `--marker` adds what a benchmark reads back off a screen to know which frame it shows:
+//! a solid block in the bottom-right corner whose colour switches between [`MARKER_A`] and
+//! [`MARKER_B`] every 30 frames (1 s), and above it a column of black or white squares: the
+//! frame's index in Gray code ([`MARKER_BITS`] squares, most significant first), then the
+//! same bits inverted. A screen caught halfway through an update then never reads as a
+//! valid index other than the old or the new one, whether it is drawn top to bottom or the
+//! other way: a square changed in one half and not yet in the other breaks the pairing.
+//! Both sit on the right so that a help window in the middle of a screen does not cover
+//! them; they are drawn over the noise, exactly solid. The frame count must be a multiple
+//! of 60 (the colours keep alternating across the loop) and at most 512.
+//!
 //! Usage: `cargo run --release --example make_clip -- OUT.y4m [--frames N] [--size WxH]
-//! [--motion pan|camera]` (defaults: 150 frames, 640x480, pan). The summary on stderr gives
-//! the mean absolute luma change between consecutive frames, per pixel and per 4x4 block
-//! mean, as a measure of how hard the clip is for a player that redraws only what changed.
+//! [--motion pan|camera] [--marker]` (defaults: 150 frames, or 360 with `--marker`, 640x480,
+//! pan). The summary on stderr gives the mean absolute luma change between consecutive
+//! frames, per pixel and per 4x4 block mean, as a measure of how hard the clip is for a
+//! player that redraws only what changed.
 
 use std::error::Error;
 use std::f32::consts::{PI, TAU};
@@ -41,7 +53,8 @@ const PAN_Y: f32 = 0.6;
 /// Output frame rate; the camera's motion is timed in seconds.
 const FPS: f32 = 30.0;
 
-const USAGE: &str = "usage: make_clip OUT.y4m [--frames N] [--size WxH] [--motion pan|camera]";
+const USAGE: &str =
+    "usage: make_clip OUT.y4m [--frames N] [--size WxH] [--motion pan|camera] [--marker]";
 
 const HELP: &str = "\
 Writes a y4m test clip (4:2:0, BT.601 limited range, 30 fps) with heavy motion over a
@@ -56,7 +69,12 @@ options:
                     breathing 1.0-1.6x plus a quick zoom-in every 9 s, slow drift, hand shake
                     of a few pixels per frame, slight roll, bilinear sampling, a swaying,
                     nodding, talking head-and-shoulders figure in front, vignetting, ±1.5%
-                    exposure flicker, Gaussian noise (sigma 2.5 luma, 1 chroma)";
+                    exposure flicker, Gaussian noise (sigma 2.5 luma, 1 chroma)
+  --marker          add a block in the bottom-right corner that switches between magenta and
+                    green every 30 frames, and above it the frame index in Gray code and
+                    then inverted, as a column of 18 black or white squares (for latency
+                    benchmarks; the frame count must be a multiple of 60, at most 512;
+                    default 360 frames)";
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Motion {
@@ -70,19 +88,21 @@ struct Options {
     width: usize,
     height: usize,
     motion: Motion,
+    marker: bool,
 }
 
 fn parse_args() -> Result<Options> {
     let mut out = None;
-    let mut frames = 150u32;
+    let mut frames: Option<u32> = None;
     let (mut width, mut height) = (640usize, 480usize);
     let mut motion = Motion::Pan;
+    let mut marker = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
         match arg.as_str() {
             "--frames" => {
                 let v = args.next().ok_or(USAGE)?;
-                frames = v.parse().map_err(|_| format!("bad --frames {v:?}"))?;
+                frames = Some(v.parse().map_err(|_| format!("bad --frames {v:?}"))?);
             }
             "--size" => {
                 let v = args.next().ok_or(USAGE)?;
@@ -99,6 +119,7 @@ fn parse_args() -> Result<Options> {
                     v => return Err(format!("bad --motion {v:?}, want pan or camera").into()),
                 };
             }
+            "--marker" => marker = true,
             "-h" | "--help" => {
                 println!("{USAGE}\n\n{HELP}");
                 std::process::exit(0);
@@ -108,8 +129,20 @@ fn parse_args() -> Result<Options> {
         }
     }
     let out = out.ok_or(USAGE)?;
+    let frames = frames.unwrap_or(if marker { 360 } else { 150 });
     if frames == 0 {
         return Err("--frames must be at least 1".into());
+    }
+    if marker && (!frames.is_multiple_of(60) || frames > 1 << MARKER_BITS) {
+        return Err(format!(
+            "--marker needs a multiple of 60 frames, at most {}, so that the marker keeps \
+             switching every second across the loop and every index has a code (got {frames})",
+            1 << MARKER_BITS
+        )
+        .into());
+    }
+    if marker && (width < 64 || height < 48) {
+        return Err("--marker needs a frame of at least 64x48".into());
     }
     if width < 2 || height < 2 || width % 2 != 0 || height % 2 != 0 || width > 8192 || height > 8192
     {
@@ -121,6 +154,7 @@ fn parse_args() -> Result<Options> {
         width,
         height,
         motion,
+        marker,
     })
 }
 
@@ -243,6 +277,75 @@ fn bounce(pos: f32, span: f32) -> f32 {
     if p > span { 2.0 * span - p } else { p }
 }
 
+/// The marker's colour in frames 0-29, 60-89, … (even seconds of a looping clip) and in
+/// frames 30-59, 90-119, …: far apart in every channel, and rare in the scene. The
+/// benchmark (benches/ssh_link.rs) reads them back with the same values.
+const MARKER_A: Rgb = Rgb::new(230, 30, 190);
+const MARKER_B: Rgb = Rgb::new(30, 200, 70);
+/// Bits of the frame index in the marker: indices up to 511.
+const MARKER_BITS: usize = 9;
+const WHITE: Rgb = Rgb::new(255, 255, 255);
+
+/// `--marker`: where the block and the code's squares are, in pixels of the frame (even
+/// bounds, so that 4:2:0 chroma covers each exactly). At 640x480 the block is 96x72 at
+/// (536, 400) and the squares 64x22 each from (568, 4) down to y = 400 (the 9 bits, then
+/// the 9 inverted); other sizes scale.
+struct Marker {
+    block: [usize; 4],
+    bits: Vec<[usize; 4]>,
+}
+
+impl Marker {
+    fn new(width: usize, height: usize) -> Marker {
+        // Positions at 640x480, scaled and rounded to even pixels.
+        let x = |v: usize| 2 * ((v * width) as f64 / 1280.0).round() as usize;
+        let y = |v: usize| 2 * ((v * height) as f64 / 960.0).round() as usize;
+        let block = [x(536), y(400), x(632), y(472)];
+        let bits = (0..2 * MARKER_BITS)
+            .map(|k| [x(568), y(4 + 22 * k), x(632), y(26 + 22 * k)])
+            .collect();
+        Marker { block, bits }
+    }
+
+    /// Draws frame `index`'s marker onto its planes (`width` luma pixels a row).
+    fn paint(&self, index: u32, width: usize, y: &mut [u8], u: &mut [u8], v: &mut [u8]) {
+        let colour = if (index / 30).is_multiple_of(2) {
+            MARKER_A
+        } else {
+            MARKER_B
+        };
+        fill(self.block, colour, width, y, u, v);
+        let gray = index ^ (index >> 1);
+        for (k, &square) in self.bits.iter().enumerate() {
+            // The bits, most significant first, then each inverted in the same order.
+            let bit =
+                (gray >> (MARKER_BITS - 1 - k % MARKER_BITS) & 1) ^ u32::from(k >= MARKER_BITS);
+            let c = if bit == 1 { WHITE } else { Rgb::BLACK };
+            fill(square, c, width, y, u, v);
+        }
+    }
+}
+
+/// Fills the pixels `[x0, y0, x1, y1)` (even bounds) with one colour.
+fn fill(
+    [x0, y0, x1, y1]: [usize; 4],
+    c: Rgb,
+    width: usize,
+    y: &mut [u8],
+    u: &mut [u8],
+    v: &mut [u8],
+) {
+    let (cy, cu, cv) = rgb_to_yuv(c);
+    for row in y0..y1 {
+        y[row * width + x0..row * width + x1].fill(cy);
+    }
+    let cw = width / 2;
+    for row in y0 / 2..y1 / 2 {
+        u[row * cw + x0 / 2..row * cw + x1 / 2].fill(cu);
+        v[row * cw + x0 / 2..row * cw + x1 / 2].fill(cv);
+    }
+}
+
 /// Side of the pixel blocks whose mean luma the summary compares: about what one half-block
 /// cell covers when a 640x480 picture fills a 160-column terminal.
 const BLOCK: usize = 4;
@@ -253,6 +356,11 @@ const BLOCK: usize = 4;
 struct ClipWriter<W: Write> {
     out: W,
     width: usize,
+    /// With `--marker`: what to draw over every frame, the next frame's index, and the
+    /// planes it is drawn on (the motions' own planes stay untouched).
+    marker: Option<Marker>,
+    index: u32,
+    marked: [Vec<u8>; 3],
     prev_y: Vec<u8>,
     prev_blocks: Vec<u32>,
     blocks: Vec<u32>,
@@ -262,10 +370,13 @@ struct ClipWriter<W: Write> {
 }
 
 impl<W: Write> ClipWriter<W> {
-    fn new(out: W, width: usize) -> Self {
+    fn new(out: W, width: usize, marker: Option<Marker>) -> Self {
         Self {
             out,
             width,
+            marker,
+            index: 0,
+            marked: Default::default(),
             prev_y: Vec::new(),
             prev_blocks: Vec::new(),
             blocks: Vec::new(),
@@ -276,6 +387,23 @@ impl<W: Write> ClipWriter<W> {
     }
 
     fn frame(&mut self, y: &[u8], u: &[u8], v: &[u8]) -> Result<()> {
+        let index = self.index;
+        self.index += 1;
+        let Some(marker) = &self.marker else {
+            return self.write(y, u, v);
+        };
+        let [mut my, mut mu, mut mv] = std::mem::take(&mut self.marked);
+        for (dst, src) in [(&mut my, y), (&mut mu, u), (&mut mv, v)] {
+            dst.clear();
+            dst.extend_from_slice(src);
+        }
+        marker.paint(index, self.width, &mut my, &mut mu, &mut mv);
+        let written = self.write(&my, &mu, &mv);
+        self.marked = [my, mu, mv];
+        written
+    }
+
+    fn write(&mut self, y: &[u8], u: &[u8], v: &[u8]) -> Result<()> {
         let (bw, bh) = (self.width / BLOCK, y.len() / self.width / BLOCK);
         self.blocks.clear();
         self.blocks.resize(bw * bh, 0);
@@ -849,7 +977,9 @@ fn write_camera<W: Write>(o: &Options, out: &mut ClipWriter<W>) -> Result<String
 fn main() -> Result<()> {
     let o = parse_args()?;
     let (w, h) = (o.width, o.height);
-    let mut out = ClipWriter::new(BufWriter::with_capacity(1 << 20, File::create(&o.out)?), w);
+    let marker = o.marker.then(|| Marker::new(w, h));
+    let file = BufWriter::with_capacity(1 << 20, File::create(&o.out)?);
+    let mut out = ClipWriter::new(file, w, marker);
     writeln!(out.out, "YUV4MPEG2 W{w} H{h} F30:1 Ip A1:1 C420jpeg")?;
     let what = match o.motion {
         Motion::Pan => write_pan(&o, &mut out)?,
@@ -860,6 +990,11 @@ fn main() -> Result<()> {
     let block = block.map_or(String::new(), |b| {
         format!(", {b:.2} per {BLOCK}x{BLOCK} block mean")
     });
+    let what = if o.marker {
+        format!("{what}, with the marker")
+    } else {
+        what
+    };
     eprintln!(
         "wrote {}: {} frames of {w}x{h} at 30 fps, {what}\n\
          mean luma change between frames: {pixel:.2} levels per pixel{block}",
