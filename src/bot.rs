@@ -17,9 +17,12 @@ pub async fn run(config: SessionConfig) -> anyhow::Result<()> {
     println!("bot: in {space} as {}", session.our_id);
     let mut seen: BTreeMap<String, TileState> = BTreeMap::new();
     let mut ticks = tokio::time::interval(Duration::from_millis(250));
+    // Taken over once, before the loop: a receiver made anew in every turn of the loop
+    // would miss a signal that arrives between turns (and the default action is gone).
+    let mut signals = crate::signals::StopSignals::new()?;
     loop {
         tokio::select! {
-            _ = crate::server::wait_for_stop_signal() => break,
+            _ = signals.next() => break,
             _ = ticks.tick() => {
                 let now: BTreeMap<String, TileState> = session
                     .shared

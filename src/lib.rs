@@ -46,6 +46,7 @@ pub mod play;
 pub mod render;
 pub mod server;
 pub mod session;
+pub mod signals;
 pub mod space;
 pub mod terminal;
 pub mod text;

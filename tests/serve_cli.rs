@@ -93,3 +93,76 @@ fn bad_addresses_and_directories_are_refused_clearly() {
             .contains("static directory /nonexistent/dir does not exist")
     );
 }
+
+/// Waits for the process to exit (within 15 s) and returns its status.
+fn exits(child: &mut std::process::Child) -> std::process::ExitStatus {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(std::time::Instant::now() < deadline, "it did not stop");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+fn signal(child: &std::process::Child, signal: rustix::process::Signal) {
+    let pid = rustix::process::Pid::from_child(child);
+    rustix::process::kill_process(pid, signal).unwrap();
+}
+
+/// The headless commands stop cleanly on the signals a closing terminal or a service
+/// manager sends: a bot leaves its space on SIGHUP, the server stops on SIGTERM.
+#[test]
+fn a_bot_leaves_on_sighup_and_serve_stops_on_sigterm() {
+    let mut server = Running(
+        packspaces()
+            .args(["serve", "--port", "0"])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let mut lines = BufReader::new(server.0.stdout.take().unwrap()).lines();
+    let first = lines.next().unwrap().unwrap();
+    let url = first
+        .strip_prefix("packspaces serve: listening on ")
+        .unwrap()
+        .to_string();
+    let mut bot = Running(
+        packspaces()
+            .args(["bot", &format!("{url}CSC342"), "--peer-server"])
+            .arg(format!("{url}peerjs"))
+            .args([
+                "--ice-server",
+                "none",
+                "--udp-bind",
+                "127.0.0.1",
+                "--no-audio",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let out = bot.0.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let joined = rx
+        .recv_timeout(std::time::Duration::from_secs(30))
+        .expect("the bot printed nothing");
+    assert!(joined.starts_with("bot: in "), "{joined}");
+    signal(&bot.0, rustix::process::Signal::HUP);
+    assert!(exits(&mut bot.0).success(), "the bot after SIGHUP");
+    // Its output ends (the pipe closes) once it has said everything.
+    let said: Vec<String> = rx.iter().collect();
+    assert!(said.iter().any(|l| l == "bot: leaving"), "{said:?}");
+
+    std::thread::spawn(move || for _ in lines {});
+    signal(&server.0, rustix::process::Signal::TERM);
+    assert!(exits(&mut server.0).success(), "serve after SIGTERM");
+}

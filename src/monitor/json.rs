@@ -35,7 +35,7 @@ pub fn line(change: &Change) -> String {
     serde_json::to_string(&line).unwrap_or_default()
 }
 
-/// Watches until Ctrl-C or SIGTERM, or until stdout is closed (e.g. `| head`).
+/// Watches until Ctrl-C, SIGTERM or SIGHUP, or until stdout is closed (e.g. `| head`).
 pub async fn run(config: MonitorConfig) -> anyhow::Result<()> {
     let space = config.space.label();
     let (tx, mut changes) = mpsc::channel(256);
@@ -45,9 +45,12 @@ pub async fn run(config: MonitorConfig) -> anyhow::Result<()> {
     let mut state = monitor.state.clone();
     let mut links = (Link::Connecting, Link::Connecting);
     let mut stdout = std::io::stdout();
+    // Taken over once, before the loop: a receiver made anew in every turn of the loop
+    // would miss a signal that arrives between turns (and the default action is gone).
+    let mut signals = crate::signals::StopSignals::new()?;
     loop {
         tokio::select! {
-            _ = crate::server::wait_for_stop_signal() => break,
+            _ = signals.next() => break,
             change = changes.recv() => {
                 let Some(change) = change else { break };
                 if writeln!(stdout, "{}", line(&change)).and_then(|()| stdout.flush()).is_err() {

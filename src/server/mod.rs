@@ -221,24 +221,8 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         shown.trim_end_matches('/').to_string() + PEER_PATH
     );
     println!("Press Ctrl-C to stop.");
-    wait_for_stop_signal().await;
+    crate::signals::stop_requested().await;
     println!("stopping");
     server.stop().await;
     Ok(())
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn wait_for_stop_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        if let Ok(mut term) = signal(SignalKind::terminate()) {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
-            return;
-        }
-    }
-    let _ = tokio::signal::ctrl_c().await;
 }

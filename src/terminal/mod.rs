@@ -13,10 +13,10 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use crossterm::{cursor, execute, terminal};
-use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::mpsc;
 
 use crate::output::{OutputConfig, ScreenOutput};
+pub use crate::signals::StopSignals;
 pub use input::Input;
 
 /// Full-screen UIs redraw at most this often, however many changes arrive.
@@ -122,34 +122,6 @@ pub fn restore() {
 
 /// How long [`restore`] waits for the terminal to take its last bytes.
 const RESTORE_WAIT: Duration = Duration::from_millis(500);
-
-/// The signals that end a full-screen command cleanly: SIGHUP (the terminal or the SSH
-/// link closed), SIGTERM, and SIGINT (`kill -INT`; in raw mode Ctrl-C arrives as a key).
-pub struct StopSignals {
-    hangup: Signal,
-    terminate: Signal,
-    interrupt: Signal,
-}
-
-impl StopSignals {
-    /// Takes over the three signals (inside a tokio runtime).
-    pub fn new() -> io::Result<StopSignals> {
-        Ok(StopSignals {
-            hangup: signal(SignalKind::hangup())?,
-            terminate: signal(SignalKind::terminate())?,
-            interrupt: signal(SignalKind::interrupt())?,
-        })
-    }
-
-    /// The next of them to arrive, by name.
-    pub async fn next(&mut self) -> &'static str {
-        tokio::select! {
-            _ = self.hangup.recv() => "SIGHUP",
-            _ = self.terminate.recv() => "SIGTERM",
-            _ = self.interrupt.recv() => "SIGINT",
-        }
-    }
-}
 
 /// Installs a panic hook that restores the terminal before the panic message is printed.
 /// Panics contained around decoders (see [`crate::contain`]) are only logged.
