@@ -326,9 +326,10 @@ pub struct PlayArgs {
     #[arg(long, default_value_t = crate::render::ansi::DEFAULT_THRESHOLD, value_name = "N")]
     pub threshold: u32,
 
-    /// At most this many video bytes per picture cell per frame: in frames with much
-    /// motion, the cells that changed most are redrawn first and the rest follow in later
-    /// frames. 0 = no limit.
+    /// At most this many video bytes per picture cell per frame, on average (one frame
+    /// may use up to twice that when earlier ones left theirs unspent): in frames with
+    /// much motion, the cells that changed most are redrawn first and the rest follow in
+    /// later frames. 0 = no limit.
     #[arg(long, default_value_t = crate::output::DEFAULT_BYTES_PER_CELL, value_name = "BYTES")]
     pub budget: f32,
 

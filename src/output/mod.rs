@@ -41,7 +41,10 @@ const CLEAR: &[u8] = b"\x1b[0m\x1b[2J";
 const HIDE_CURSOR: &[u8] = b"\x1b[?25l";
 /// Default [`OutputConfig::min_fill`] (see BENCHMARKS.md, "frame rate or error").
 pub const DEFAULT_MIN_FILL: f32 = 0.25;
-/// Default cap on video bytes per picture cell per frame (see BENCHMARKS.md).
+/// One frame may use up to this many frames' share of the per-cell cap when earlier frames
+/// left theirs unspent; over any two frames the average holds (see BENCHMARKS.md).
+pub const FRAME_BURST: f64 = 2.0;
+/// Default cap on video bytes per picture cell per frame, on average (see BENCHMARKS.md).
 pub const DEFAULT_BYTES_PER_CELL: f32 = 10.0;
 
 /// How the screen is written.
@@ -195,6 +198,8 @@ pub struct ScreenOutput {
     cost_per_cell: f32,
     /// True when the last frame left video undrawn (more was wanted than allowed).
     held_back: bool,
+    /// Video bytes the per-cell cap still allows (see [`FRAME_BURST`]).
+    frame_tokens: f64,
     /// True when the rate (not the per-frame cap) is what held video back lately: only
     /// then is a higher rate worth trying on a followed link.
     rate_limited: bool,
@@ -234,6 +239,7 @@ impl ScreenOutput {
             recent: VecDeque::new(),
             cost_per_cell: 24.0,
             held_back: false,
+            frame_tokens: 0.0,
             rate_limited: false,
             distances: Vec::new(),
             scratch: Vec::new(),
@@ -324,8 +330,13 @@ impl ScreenOutput {
 
         // Video: what the caps leave after the chrome.
         let video_cells: usize = slots.iter().map(|s| s.area.area() as usize).sum();
+        // Bytes per cell per frame, held on average: what a frame leaves unspent (the
+        // painter's cost estimate is only an estimate) goes to the next, up to twice the
+        // per-frame share in any one frame.
         let frame_cap = if self.config.bytes_per_cell > 0.0 {
-            (self.config.bytes_per_cell * video_cells as f32) as usize
+            let per_frame = f64::from(self.config.bytes_per_cell) * video_cells as f64;
+            self.frame_tokens = (self.frame_tokens + per_frame).min(per_frame * FRAME_BURST);
+            self.frame_tokens.max(0.0) as usize
         } else {
             usize::MAX
         };
@@ -337,6 +348,14 @@ impl ScreenOutput {
         let new_frames = self.paint_video(&slots, covered, budget, bucket_full, &mut out);
         self.rate_limited = self.held_back && budget < frame_cap;
         let video_len = out.len() - video_start;
+        // The frame's own framing counts against the video's share too, so that bytes per
+        // picture cell hold whatever the picture's size.
+        let framing = if video_len > 0 {
+            SYNC_BEGIN.len() + SYNC_END.len()
+        } else {
+            0
+        };
+        self.frame_tokens -= (video_len + framing) as f64;
 
         if out.len() == body {
             self.writer.keep(out);
