@@ -153,9 +153,7 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
         Ending::TerminalGone(why) => tracing::info!("the terminal went away ({why}): leaving"),
         Ending::Signal(name) => tracing::info!("{name}: leaving"),
     }
-    // Let the last frame out, but never wait long on a terminal that stopped reading.
-    screen.output.finish(Duration::from_millis(500));
-    Ok(options.stats.then(|| screen.output.summary(Instant::now())))
+    Ok(screen.close(options.stats))
 }
 
 /// How often the status bar's output figures are refreshed.

@@ -13,12 +13,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
-use crossterm::event::{KeyCode, KeyEventKind, KeyModifiers};
 
 use crate::cli::PlayArgs;
 use crate::media::{FrameSource, Next, open_video};
 use crate::output::{Drawn, MaxRate, OutputConfig, ScreenOutput, SharedBytes};
 use crate::render::{ColorMode, reserve_video};
+use crate::terminal::input::is_quit_key;
 use crate::terminal::{Input, TerminalGuard, input, stdout_file};
 
 /// Frame rate when neither the file nor `--fps` gives one.
@@ -295,13 +295,7 @@ fn handle_input(
         match input {
             Input::Closed => return Ok(Flow::Quit),
             Input::StatusReport => output.status_answered(Instant::now()),
-            Input::Key(key) if key.kind != KeyEventKind::Release => match key.code {
-                KeyCode::Char('q') | KeyCode::Esc => return Ok(Flow::Quit),
-                KeyCode::Char('c') if key.modifiers.contains(KeyModifiers::CONTROL) => {
-                    return Ok(Flow::Quit);
-                }
-                _ => {}
-            },
+            Input::Key(key) if is_quit_key(key) => return Ok(Flow::Quit),
             Input::Key(_) => {}
         }
     }

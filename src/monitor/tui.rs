@@ -4,15 +4,15 @@
 //! guard restores the screen on every way out, errors included.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
-use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use super::{Monitor, MonitorConfig, view};
 use crate::join::{ScreenOptions, print_summary};
 use crate::output::{Drawn, OutputConfig};
 use crate::render::ColorMode;
+use crate::terminal::input::is_quit_key;
 use crate::terminal::{Input, Screen, StopSignals, TerminalGuard, quiet_stderr};
 
 /// Watches and shows the space until the user quits. Stray stderr output goes to
@@ -74,37 +74,12 @@ async fn ui_loop(monitor: &Monitor, options: &ScreenOptions) -> anyhow::Result<O
             }
             input = screen.input.recv() => match input {
                 None | Some(Input::Closed) => break,
-                Some(Input::Key(key)) if is_quit(key) => break,
+                Some(Input::Key(key)) if is_quit_key(key) => break,
                 Some(Input::StatusReport) => screen.output.status_answered(Instant::now()),
                 Some(Input::Key(_)) => dirty = true,
             },
             _ = signals.next() => break,
         }
     }
-    screen.output.finish(Duration::from_millis(500));
-    Ok(options.stats.then(|| screen.output.summary(Instant::now())))
-}
-
-fn is_quit(key: KeyEvent) -> bool {
-    key.kind != KeyEventKind::Release
-        && match key.code {
-            KeyCode::Char('q') | KeyCode::Esc => true,
-            KeyCode::Char('c') => key.modifiers.contains(KeyModifiers::CONTROL),
-            _ => false,
-        }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn q_esc_and_ctrl_c_quit() {
-        let key = |code, modifiers| KeyEvent::new(code, modifiers);
-        assert!(is_quit(key(KeyCode::Char('q'), KeyModifiers::NONE)));
-        assert!(is_quit(key(KeyCode::Esc, KeyModifiers::NONE)));
-        assert!(is_quit(key(KeyCode::Char('c'), KeyModifiers::CONTROL)));
-        assert!(!is_quit(key(KeyCode::Char('c'), KeyModifiers::NONE)));
-        assert!(!is_quit(key(KeyCode::Tab, KeyModifiers::NONE)));
-    }
+    Ok(screen.close(options.stats))
 }

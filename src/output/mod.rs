@@ -220,10 +220,11 @@ impl ScreenOutput {
         let chrome_bytes = SharedBytes::default();
         let chrome = chrome_terminal(&chrome_bytes, cols, rows)?;
         let now = Instant::now();
-        let fixed = match config.max_rate {
+        let link = (config.max_rate == MaxRate::Follow).then(LinkMeter::new);
+        let rate = match config.max_rate {
             MaxRate::Fixed(bits) => Some(bits as f64 / 8.0),
             MaxRate::Unlimited => None,
-            MaxRate::Follow => Some(LinkMeter::new().rate()),
+            MaxRate::Follow => link.as_ref().map(LinkMeter::rate),
         };
         Ok(ScreenOutput {
             chrome,
@@ -232,8 +233,8 @@ impl ScreenOutput {
             clear: false,
             config,
             tiles: HashMap::new(),
-            pacer: Pacer::new(fixed, now),
-            link: (config.max_rate == MaxRate::Follow).then(LinkMeter::new),
+            pacer: Pacer::new(rate, now),
+            link,
             writer: FrameWriter::spawn(sink)?,
             stats: OutputStats::default(),
             recent: VecDeque::new(),
@@ -475,7 +476,6 @@ impl ScreenOutput {
                 new_picture = true;
             }
             // What is left above the threshold waits for the next frame.
-            tile.painter.prepare_covered(&tile.grid, &tile.covered);
             held_back |= !tile.painter.settled();
         }
         if self.config.measure_error {

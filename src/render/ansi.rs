@@ -209,17 +209,12 @@ impl AnsiPainter {
             lower: self.mode.paint(cell.lower),
         }));
         self.distances.clear();
-        self.distances
-            .extend(
-                self.shown
-                    .iter()
-                    .zip(&self.wants)
-                    .map(|(shown, want)| match shown {
-                        Some(s) => paint_distance(s.upper, want.upper)
-                            .max(paint_distance(s.lower, want.lower)),
-                        None => u32::MAX,
-                    }),
-            );
+        self.distances.extend(
+            self.shown
+                .iter()
+                .zip(&self.wants)
+                .map(|(&shown, &want)| cell_distance(shown, want)),
+        );
         for (i, _) in covered.iter().enumerate().filter(|(_, c)| **c) {
             if let (Some(shown), Some(distance)) =
                 (self.shown.get_mut(i), self.distances.get_mut(i))
@@ -236,17 +231,8 @@ impl AnsiPainter {
         &self.distances
     }
 
-    /// The configured skip threshold: changes at or below it are never redrawn.
-    pub fn threshold(&self) -> u32 {
-        self.threshold
-    }
-
-    /// Recent bytes per redrawn cell (a moving average), for sizing a budget.
-    pub fn cost_per_cell(&self) -> f32 {
-        self.cost_per_cell
-    }
-
-    /// True when nothing of the prepared grid is left to draw above the threshold.
+    /// True when nothing of the prepared grid is left to draw above the threshold (after
+    /// [`AnsiPainter::emit`]: nothing left that it could not afford).
     pub fn settled(&self) -> bool {
         self.distances.iter().all(|&d| d <= self.threshold)
     }
@@ -289,6 +275,7 @@ impl AnsiPainter {
                 {
                     out.extend_from_slice(glyph.as_bytes());
                     self.shown[i] = Some(drawn);
+                    self.distances[i] = cell_distance(Some(drawn), self.wants[i]);
                     cursor = Some((col + 1, row));
                 }
                 continue;
@@ -297,14 +284,17 @@ impl AnsiPainter {
                 break;
             }
             self.move_to(cursor, col, row, out);
-            self.shown[i] = Some(draw_cell(
+            let drawn = draw_cell(
                 self.wants[i],
                 self.shown[i],
                 cut.threshold,
                 pen_tolerance,
                 &mut pen,
                 out,
-            ));
+            );
+            self.shown[i] = Some(drawn);
+            // Kept current, so that `settled` tells what is left without preparing again.
+            self.distances[i] = cell_distance(Some(drawn), self.wants[i]);
             redrawn += 1;
             // After the last column the cursor may sit in the terminal's pending-wrap
             // state, so its position is only trusted inside the row.
@@ -376,6 +366,15 @@ impl AnsiPainter {
                 );
             }
         }
+    }
+}
+
+/// How far what a cell shows is from what it should (the larger of its halves' distances;
+/// `u32::MAX` when it was never drawn): what the cut ranks.
+fn cell_distance(shown: Option<Shown>, want: Shown) -> u32 {
+    match shown {
+        Some(s) => paint_distance(s.upper, want.upper).max(paint_distance(s.lower, want.lower)),
+        None => u32::MAX,
     }
 }
 

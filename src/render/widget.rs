@@ -11,7 +11,7 @@ use ratatui::widgets::Widget;
 
 use super::color::{ColorMode, Paint};
 use super::frame::I420Frame;
-use super::scale::{CellGrid, Fit, cells_from_i420};
+use super::scale::{CellColors, CellGrid, Fit, cells_from_i420};
 
 /// Draws a [`CellGrid`] at the top-left of the area (clipped to it): `▀` with the upper
 /// colour as foreground and the lower colour as background.
@@ -30,9 +30,7 @@ impl Widget for HalfBlocks<'_> {
                     continue;
                 };
                 if let Some(cell) = buf.cell_mut((area.x + col, area.y + row)) {
-                    cell.set_symbol("▀")
-                        .set_fg(to_color(self.mode.paint(colors.upper)))
-                        .set_bg(to_color(self.mode.paint(colors.lower)));
+                    set_half_block(cell, colors, self.mode);
                 }
             }
         }
@@ -115,14 +113,18 @@ pub fn draw_slots(buf: &mut Buffer, slots: &[VideoSlot], mode: ColorMode) {
                     continue;
                 };
                 if is_reserved(cell) {
-                    cell.set_diff_option(CellDiffOption::None)
-                        .set_symbol("▀")
-                        .set_fg(to_color(mode.paint(colors.upper)))
-                        .set_bg(to_color(mode.paint(colors.lower)));
+                    set_half_block(cell.set_diff_option(CellDiffOption::None), colors, mode);
                 }
             }
         }
     }
+}
+
+/// Makes `cell` show `colors`: `▀`, the upper colour as foreground, the lower as background.
+fn set_half_block(cell: &mut Cell, colors: CellColors, mode: ColorMode) {
+    cell.set_symbol("▀")
+        .set_fg(to_color(mode.paint(colors.upper)))
+        .set_bg(to_color(mode.paint(colors.lower)));
 }
 
 /// True for a cell reserved for a picture (and not covered since by something else).

@@ -7,7 +7,7 @@
 
 use std::io::Read;
 
-use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 use tokio::sync::mpsc;
 
 /// What the terminal sent.
@@ -18,6 +18,16 @@ pub enum Input {
     StatusReport,
     /// The terminal is gone (end of input or a read error: the SSH link dropped).
     Closed,
+}
+
+/// The keys that leave a screen with no other keys (`monitor`, `play`): q, Esc, Ctrl-C.
+pub fn is_quit_key(key: KeyEvent) -> bool {
+    key.kind != KeyEventKind::Release
+        && match key.code {
+            KeyCode::Char('q') | KeyCode::Esc => true,
+            KeyCode::Char('c') => key.modifiers.contains(KeyModifiers::CONTROL),
+            _ => false,
+        }
 }
 
 /// Longest escape sequence kept while waiting for its end; longer ones are dropped.
@@ -256,6 +266,16 @@ mod tests {
 
     fn k(code: KeyCode) -> Input {
         Input::Key(KeyEvent::new(code, KeyModifiers::NONE))
+    }
+
+    #[test]
+    fn q_esc_and_ctrl_c_quit() {
+        let key = |code, modifiers| KeyEvent::new(code, modifiers);
+        assert!(is_quit_key(key(KeyCode::Char('q'), KeyModifiers::NONE)));
+        assert!(is_quit_key(key(KeyCode::Esc, KeyModifiers::NONE)));
+        assert!(is_quit_key(key(KeyCode::Char('c'), KeyModifiers::CONTROL)));
+        assert!(!is_quit_key(key(KeyCode::Char('c'), KeyModifiers::NONE)));
+        assert!(!is_quit_key(key(KeyCode::Tab, KeyModifiers::NONE)));
     }
 
     #[test]

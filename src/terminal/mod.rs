@@ -19,6 +19,9 @@ use crate::output::{OutputConfig, ScreenOutput};
 pub use crate::signals::StopSignals;
 pub use input::Input;
 
+/// How long a closing screen waits for its last frame to be written.
+const LAST_FRAME_WAIT: Duration = Duration::from_millis(500);
+
 /// Full-screen UIs redraw at most this often, however many changes arrive.
 pub const FRAME_INTERVAL: Duration = Duration::from_millis(33);
 
@@ -44,6 +47,13 @@ impl Screen {
             input,
             ticks,
         })
+    }
+
+    /// Lets the last frame out, without waiting long on a terminal that stopped reading,
+    /// and returns the `--stats` summary when `stats` asks for it.
+    pub fn close(mut self, stats: bool) -> Option<String> {
+        self.output.finish(LAST_FRAME_WAIT);
+        stats.then(|| self.output.summary(std::time::Instant::now()))
     }
 
     /// Follows the terminal's size (checked at every tick: cheap, and no signal to miss);

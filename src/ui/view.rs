@@ -38,7 +38,14 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
         None => state.space_label.clone(),
     };
     let top = match &state.sound {
-        Some(trouble) => sound_status(frame, top, trouble),
+        // A sound problem stays at the right of the status bar.
+        Some(trouble) => right_of_bar(
+            frame,
+            top,
+            format!(" sound: {trouble} "),
+            Style::new().bg(Color::Indexed(236)).fg(Color::Yellow),
+            Alignment::Left,
+        ),
         None => top,
     };
     status_bar(frame, top, "packspaces", &space, &you, links);
@@ -59,7 +66,14 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
         " Tab select · Enter zoom · s save · m/v/d mic/video/sound · ? help · q quit"
     };
     let bottom = match &state.output {
-        Some(figures) => output_figures(frame, bottom, figures),
+        // What the output costs (kbit/s, video fps) at the right of the bottom bar.
+        Some(figures) => right_of_bar(
+            frame,
+            bottom,
+            format!(" {figures} "),
+            Style::new().fg(Color::DarkGray),
+            Alignment::Right,
+        ),
         None => bottom,
     };
     bottom_bar(frame, bottom, state.notice.as_deref(), keys);
@@ -117,31 +131,20 @@ pub fn status_bar(
     );
 }
 
-/// Draws a sound problem (already safe for the terminal) at the right of the status bar;
-/// returns the rest of the bar.
-fn sound_status(frame: &mut Frame, area: Rect, trouble: &str) -> Rect {
-    let text = format!(" sound: {trouble} ");
+/// Draws `text` (already safe for the terminal) at the right of a bar, at most half of
+/// it; returns the rest of the bar.
+fn right_of_bar(
+    frame: &mut Frame,
+    area: Rect,
+    text: String,
+    style: Style,
+    alignment: Alignment,
+) -> Rect {
     let width = (text.chars().count() as u16).min(area.width / 2);
     let [rest, right] =
         Layout::horizontal([Constraint::Min(0), Constraint::Length(width)]).areas(area);
     frame.render_widget(
-        Paragraph::new(text).style(Style::new().bg(Color::Indexed(236)).fg(Color::Yellow)),
-        right,
-    );
-    rest
-}
-
-/// Draws the output's figures (kbit/s, video fps) at the right of the bottom bar; returns
-/// the rest of the bar.
-fn output_figures(frame: &mut Frame, area: Rect, figures: &str) -> Rect {
-    let text = format!(" {figures} ");
-    let width = (text.chars().count() as u16).min(area.width / 2);
-    let [rest, right] =
-        Layout::horizontal([Constraint::Min(0), Constraint::Length(width)]).areas(area);
-    frame.render_widget(
-        Paragraph::new(text)
-            .alignment(Alignment::Right)
-            .style(Style::new().fg(Color::DarkGray)),
+        Paragraph::new(text).alignment(alignment).style(style),
         right,
     );
     rest
