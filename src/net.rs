@@ -259,6 +259,9 @@ where
             http::header::USER_AGENT,
             concat!("packspaces/", env!("CARGO_PKG_VERSION")),
         )
+        // One request per connection: an idle kept-alive connection would hold a server
+        // that is shutting down gracefully (and its port) until it times out.
+        .header(http::header::CONNECTION, "close")
         .body(Empty::<Bytes>::new())
         .map_err(|e| failed(&e))?;
     let result = async {
