@@ -10,6 +10,10 @@ use crate::session::{Session, SessionConfig};
 use crate::ui::TileState;
 
 pub async fn run(config: SessionConfig) -> anyhow::Result<()> {
+    // Taken over once, first: before we say we are in (a signal sent on that line must
+    // not meet the default action), and not anew in each turn of the loop (a signal
+    // between turns would be lost).
+    let mut signals = crate::signals::StopSignals::new()?;
     let space = config.space.label();
     let session = Session::start(config)
         .await
@@ -17,9 +21,6 @@ pub async fn run(config: SessionConfig) -> anyhow::Result<()> {
     println!("bot: in {space} as {}", session.our_id);
     let mut seen: BTreeMap<String, TileState> = BTreeMap::new();
     let mut ticks = tokio::time::interval(Duration::from_millis(250));
-    // Taken over once, before the loop: a receiver made anew in every turn of the loop
-    // would miss a signal that arrives between turns (and the default action is gone).
-    let mut signals = crate::signals::StopSignals::new()?;
     loop {
         tokio::select! {
             _ = signals.next() => break,

@@ -37,6 +37,9 @@ pub fn line(change: &Change) -> String {
 
 /// Watches until Ctrl-C, SIGTERM or SIGHUP, or until stdout is closed (e.g. `| head`).
 pub async fn run(config: MonitorConfig) -> anyhow::Result<()> {
+    // Taken over once, first: before anything is printed, and not anew in each turn of
+    // the loop (a signal between turns would be lost).
+    let mut signals = crate::signals::StopSignals::new()?;
     let space = config.space.label();
     let (tx, mut changes) = mpsc::channel(256);
     let monitor = Monitor::start(config, Some(tx))
@@ -45,9 +48,6 @@ pub async fn run(config: MonitorConfig) -> anyhow::Result<()> {
     let mut state = monitor.state.clone();
     let mut links = (Link::Connecting, Link::Connecting);
     let mut stdout = std::io::stdout();
-    // Taken over once, before the loop: a receiver made anew in every turn of the loop
-    // would miss a signal that arrives between turns (and the default action is gone).
-    let mut signals = crate::signals::StopSignals::new()?;
     loop {
         tokio::select! {
             _ = signals.next() => break,
