@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 10's figures in one run (benches/ssh_link.rs): bytes per picture cell against the
-# error read off an emulated screen, then packspaces `join` now, `join` at commit 3e58a19
+# error read off an emulated screen (in process, and `join` with a Chromium page sending the
+# marker clip), then packspaces `join` now, `join` at commit 3e58a19
 # (before the one output path) and `mpv --vo=tct` over a real sshd behind a shaped link:
 # 2 Mbit/s with `?` pressed every 5 s, and 10 Mbit/s for the frame rate, each ROUNDS times
 # in turn so that the machine's noise falls on all three alike.
@@ -66,6 +67,14 @@ bench() { "$DIR/ssh_link-bench" "$@"; }
     echo "- $(ssh -V 2>&1)"
     echo
     bench screen "$DIR/camera.y4m" "$DIR/pan.y4m"
+    echo
+    # The same for `join` with a real peer: a Chromium page whose camera is the marker clip
+    # (needs chromium and `npm ci` in tests/node).
+    if command -v node > /dev/null && [[ -x /usr/bin/chromium && -d tests/node/node_modules ]]; then
+        bench chromium "$DIR/marker.y4m" 60 --bin "$DIR/packspaces-new"
+    else
+        echo "(join with a Chromium page: skipped, needs chromium, node and npm ci in tests/node)"
+    fi
 } > "$out.screen"
 cat "$out.screen"
 

@@ -19,6 +19,13 @@
 //!   `make_clip --marker` (sent by an in-process bot for `join`, played from the file by
 //!   mpv). It reads the marker's colour and the frame index's Gray code off the screen after
 //!   every chunk the terminal reads, and appends one JSON line of results to FILE.
+//! - `chromium CLIP SECONDS [--bin PATH]`: the T1 figures of `join` with a real peer: a
+//!   Chromium page whose fake camera is CLIP (made with `make_clip --marker`) and
+//!   `packspaces join --stats` (PATH, default target/release/packspaces) in an emulated
+//!   160x48 terminal, both in a space of an in-process server on 127.0.0.1. Every 33 ms the
+//!   frame index is read off the screen and the picture's cells are compared with that
+//!   source frame's exact area-averaged picture (so the error includes what the browser's
+//!   encoder lost); bytes per cell come from `join`'s own `--stats`.
 //! - `table FILE`: the JSON lines as Markdown tables (medians over runs).
 //!
 //! With `SSH_LINK_DEBUG` set, `link` also prints every frame change and marker switch it saw.
@@ -53,7 +60,8 @@ use packspaces::ui::{State, TileState, view};
 const COLS: u16 = 160;
 const ROWS: u16 = 48;
 const USAGE: &str = "usage: ssh_link screen CLIP... | link new|old|mpv RATE SECONDS [--keys] \
-                     [--clip PATH] [--new-bin PATH] [--old-bin PATH] [--out FILE] | table FILE";
+                     [--clip PATH] [--new-bin PATH] [--old-bin PATH] [--out FILE] | table FILE | \
+                     chromium CLIP SECONDS [--bin PATH]";
 
 fn main() {
     // `cargo bench` passes `--bench`; nothing else here is an option of the harness.
@@ -65,6 +73,7 @@ fn main() {
         Some("screen") if args.len() > 1 => screen_figures(&args[1..]),
         Some("link") if args.len() >= 4 => link_run(&args[1..]),
         Some("table") if args.len() == 2 => print_tables(Path::new(&args[1])),
+        Some("chromium") if args.len() >= 3 => chromium_run(&args[1..]),
         _ => {
             eprintln!("{USAGE}");
             std::process::exit(2);
@@ -408,6 +417,144 @@ fn screen_figures(clips: &[String]) {
     for note in notes {
         println!("\n{note}");
     }
+}
+
+/// The `join` that watches: space CSC342 of the server at `base`, loopback only, sending
+/// nothing, named Remote.
+fn remote_join(bin: &Path, base: &str) -> Vec<String> {
+    vec![
+        bin.display().to_string(),
+        "join".into(),
+        format!("{base}CSC342"),
+        "--peer-server".into(),
+        format!("{base}peerjs"),
+        "--ice-server".into(),
+        "none".into(),
+        "--udp-bind".into(),
+        "127.0.0.1".into(),
+        "--no-audio".into(),
+        "--no-video".into(),
+        "--name".into(),
+        "Remote".into(),
+    ]
+}
+
+/// T1 for `join` with a Chromium page sending the clip (see the module's docs).
+fn chromium_run(args: &[String]) {
+    let clip_path = std::fs::canonicalize(&args[0]).unwrap();
+    let seconds: u64 = args[1].parse().expect("SECONDS");
+    let bin = match args.iter().position(|a| a == "--bin") {
+        Some(i) => PathBuf::from(&args[i + 1]),
+        None => Path::new(env!("CARGO_MANIFEST_DIR")).join("target/release/packspaces"),
+    };
+    let frames = read_frames(&clip_path);
+    let clip = ClipInfo {
+        width: frames[0].width(),
+        height: frames[0].height(),
+        frames: frames.len() as u64,
+        fps: 30.0,
+    };
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let server = runtime.block_on(async {
+        packspaces::server::start(packspaces::server::ServeOptions::new(
+            std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST),
+            0,
+        ))
+        .await
+        .unwrap()
+    });
+    let base = server.url();
+    let mut argv = remote_join(&bin, &base);
+    argv.push("--stats".into());
+    let term = VirtualTerminal::spawn(&argv, COLS, ROWS, &[("COLORTERM", "truecolor")]);
+    let page = common::page::Page::open(
+        "browser-peer.mjs",
+        &format!("{base}CSC342"),
+        Some(&clip_path),
+    );
+    let shown = term.wait_for(Duration::from_secs(90), |s| picture_box(s).is_some());
+    assert!(
+        shown.is_some(),
+        "no picture within 90 s; screen:\n{}",
+        term.screen().contents()
+    );
+    // The browser's encoder starts low and ramps up its bitrate: measure after that.
+    std::thread::sleep(Duration::from_secs(10));
+    let placement = picture_box(&term.screen()).unwrap();
+    let reader = MarkerReader::new(placement, &clip);
+    let (col, row) = (placement.col as u16, placement.row);
+    let (cols, rows) = (placement.cols as u16, placement.rows as u16);
+    let mut errors = Vec::new();
+    // A screen caught halfway through an update does not read; its error against the last
+    // frame that did read is kept apart (the picture has moved on: an upper bound).
+    let mut unreadable = Vec::new();
+    let mut last_index = None;
+    let start = Instant::now();
+    let mut next = start;
+    while next < start + Duration::from_secs(seconds) {
+        std::thread::sleep(next.saturating_duration_since(Instant::now()));
+        next += FRAME;
+        let screen = term.screen();
+        let error_against = |index: u64| {
+            let exact = cells_from_i420(&frames[index as usize], cols, rows).0;
+            let (sum, n) = screen_error(&screen, &exact, col, row, 0);
+            sum / n as f64
+        };
+        match reader.read(&screen) {
+            Some(index) => {
+                errors.push(error_against(index));
+                last_index = Some(index);
+            }
+            None => unreadable.extend(last_index.map(error_against)),
+        }
+    }
+    term.send(b"q");
+    assert!(
+        term.wait_exit(Duration::from_secs(20)).is_some(),
+        "join did not end on q"
+    );
+    drop(page);
+    let text = term.screen().contents();
+    let stats = text
+        .lines()
+        .find(|l| l.starts_with("output: "))
+        .unwrap_or_else(|| panic!("no --stats line:\n{text}"))
+        .to_string();
+    let number_before = |what: &str| -> f64 {
+        let at = stats
+            .find(what)
+            .unwrap_or_else(|| panic!("{what}? {stats}"));
+        stats[..at]
+            .trim_end()
+            .rsplit([' ', ','])
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let bytes = number_before("bytes in");
+    let written = number_before("frames written");
+    let cells = f64::from(cols) * f64::from(rows);
+    let mean = errors.iter().sum::<f64>() / errors.len().max(1) as f64;
+    let all = (errors.iter().sum::<f64>() + unreadable.iter().sum::<f64>())
+        / (errors.len() + unreadable.len()).max(1) as f64;
+    println!(
+        "| clip | picture cells | bytes/cell per frame written (all output) | error on screen /255: mean | median | samples read | mean with unread samples against the last frame read |"
+    );
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!(
+        "| {} | {cols}x{rows} | {:.2} | {mean:.2} | {:.2} | {} of {} | {all:.2} |",
+        clip_path.file_name().unwrap().to_string_lossy(),
+        bytes / written / cells,
+        median(&errors).unwrap_or(f64::NAN),
+        errors.len(),
+        errors.len() + unreadable.len()
+    );
+    println!("\njoin --stats: {stats}");
 }
 
 // ---------------------------------------------------------------------------------------
@@ -808,21 +955,7 @@ fn link_run(args: &[String]) {
         who => {
             let base = server.as_ref().unwrap().url();
             let bin = if who == "new" { &o.new_bin } else { &o.old_bin };
-            let mut words = vec![
-                bin.display().to_string(),
-                "join".into(),
-                format!("{base}CSC342"),
-                "--peer-server".into(),
-                format!("{base}peerjs"),
-                "--ice-server".into(),
-                "none".into(),
-                "--udp-bind".into(),
-                "127.0.0.1".into(),
-                "--no-audio".into(),
-                "--no-video".into(),
-                "--name".into(),
-                "Remote".into(),
-            ];
+            let mut words = remote_join(bin, &base);
             if who == "new" {
                 words.push("--stats".into());
             }

@@ -42,6 +42,8 @@ struct Screen {
     output: ScreenOutput,
     sink: SharedBytes,
     term: vt100::Parser,
+    /// The pictures' keys and cells, as the last draw placed them.
+    slots: Vec<(String, Rect)>,
 }
 
 impl Screen {
@@ -51,6 +53,7 @@ impl Screen {
             output: ScreenOutput::new(Box::new(sink.clone()), cols, rows, config).unwrap(),
             sink,
             term: vt100::Parser::new(rows, cols, 0),
+            slots: Vec::new(),
         }
     }
 
@@ -65,7 +68,18 @@ impl Screen {
     /// Draws the state once (waiting for the writer), feeds the emulator; the bytes written.
     fn draw(&mut self, state: &State, now: Instant) -> usize {
         assert!(self.output.finish(Duration::from_secs(10)));
-        let drawn = self.output.draw(now, |f| view::render(f, state)).unwrap();
+        let mut slots = Vec::new();
+        let drawn = self
+            .output
+            .draw(now, |f| {
+                let drawn = view::render(f, state);
+                slots = drawn.iter().map(|s| (s.key.clone(), s.area)).collect();
+                drawn
+            })
+            .unwrap();
+        if drawn != Drawn::Busy {
+            self.slots = slots;
+        }
         assert!(self.output.finish(Duration::from_secs(10)));
         let bytes = self.sink.take();
         if std::env::var("SHOW_BYTES").is_ok() {
@@ -361,6 +375,7 @@ fn a_terminal_that_stops_reading_holds_one_frame_and_resumes_at_the_newest() {
     let screen = Screen {
         output,
         sink: SharedBytes::default(),
+        slots: Vec::new(),
         term,
     };
     let t = tiles(w, h, 3);
@@ -493,4 +508,60 @@ fn a_tight_rate_lowers_the_video_frame_rate_instead_of_thinning_every_frame() {
         "with min_fill 0.25 frames are skipped: {skipping} of 90 drew video"
     );
     assert!(skipping >= 9, "but video still moves: {skipping}");
+}
+
+/// The per-cell cap is sized by an estimate of what a cell costs; a picture whose cells
+/// prove cheaper (flat areas reuse the pen) is not left half-drawn for that: the first
+/// frame of two flat pictures shows both whole.
+#[test]
+fn a_flat_picture_is_whole_in_its_first_frame() {
+    let mut screen = Screen::new(
+        160,
+        48,
+        OutputConfig::new(ColorMode::TrueColor, MaxRate::Unlimited),
+    );
+    let state = two_people();
+    screen.draw(&state, Instant::now());
+    assert_eq!(screen.slots.len(), 2, "{:?}", screen.slots);
+    for (key, picture) in &screen.slots {
+        let colour = if key == view::OWN_TILE { BLUE } else { RED };
+        assert_eq!(
+            screen.cells_of(*picture, colour),
+            picture.area() as usize,
+            "{key}'s picture at {picture:?} is not whole after one frame"
+        );
+    }
+}
+
+/// Bytes per picture cell hold on average over everything written, the chrome (status
+/// figures, names) included, not only over the pictures.
+#[test]
+fn the_per_cell_cap_counts_the_chrome_too() {
+    let mut screen = Screen::truecolor(160, 48);
+    let mut state = State::new("127.0.0.1:3000 CSC342", ColorMode::TrueColor);
+    let p = state.upsert("cam");
+    p.state = TileState::Live;
+    let t0 = Instant::now();
+    let (mut written, mut frames) = (0usize, 0usize);
+    for i in 0..60u32 {
+        let now = t0 + Duration::from_millis(33) * i;
+        state.participants[0].frame = Some(Arc::new(speckled(i)));
+        // New figures in the status bar now and then, and a new name, as in a call.
+        if i % 10 == 0 {
+            state.output = Some(screen.output.status(now));
+            state.participants[0].set_name(&format!("camera {i}"));
+        }
+        written += screen.draw(&state, now);
+        frames += 1;
+    }
+    let cells: usize = screen.slots.iter().map(|(_, r)| r.area() as usize).sum();
+    let per_cell = written as f64 / (frames * cells) as f64;
+    assert!(
+        per_cell <= f64::from(packspaces::output::DEFAULT_BYTES_PER_CELL),
+        "{per_cell:.3} bytes per picture cell per frame, chrome included"
+    );
+    assert!(
+        per_cell > 8.0,
+        "the noise should use the cap: {per_cell:.3}"
+    );
 }

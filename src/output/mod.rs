@@ -44,6 +44,11 @@ pub const DEFAULT_MIN_FILL: f32 = 0.25;
 /// One frame may use up to this many frames' share of the per-cell cap when earlier frames
 /// left theirs unspent; over any two frames the average holds (see BENCHMARKS.md).
 pub const FRAME_BURST: f64 = 2.0;
+/// At most this many cuts per frame: the first sized by the cost estimate, the rest
+/// spending what cells that proved cheaper left over.
+const MAX_PASSES: usize = 3;
+/// A further pass needs at least this many bytes left (and an eighth of the frame's budget).
+const MIN_PASS_BYTES: usize = 256;
 /// Default cap on video bytes per picture cell per frame, on average (see BENCHMARKS.md).
 pub const DEFAULT_BYTES_PER_CELL: f32 = 10.0;
 
@@ -331,13 +336,15 @@ impl ScreenOutput {
 
         // Video: what the caps leave after the chrome.
         let video_cells: usize = slots.iter().map(|s| s.area.area() as usize).sum();
-        // Bytes per cell per frame, held on average: what a frame leaves unspent (the
-        // painter's cost estimate is only an estimate) goes to the next, up to twice the
-        // per-frame share in any one frame.
-        let frame_cap = if self.config.bytes_per_cell > 0.0 {
-            let per_frame = f64::from(self.config.bytes_per_cell) * video_cells as f64;
+        // Bytes per picture cell per frame, held on average over everything the frame
+        // writes (chrome and framing too): what a frame leaves unspent (the painter's cost
+        // estimate is only an estimate) goes to the next, up to twice the per-frame share
+        // in any one frame; a large chrome change (a popup) holds video back for at most
+        // one frame's share.
+        let per_frame = f64::from(self.config.bytes_per_cell) * video_cells as f64;
+        let frame_cap = if per_frame > 0.0 {
             self.frame_tokens = (self.frame_tokens + per_frame).min(per_frame * FRAME_BURST);
-            self.frame_tokens.max(0.0) as usize
+            (self.frame_tokens.max(0.0) as usize).saturating_sub(chrome_len)
         } else {
             usize::MAX
         };
@@ -349,14 +356,10 @@ impl ScreenOutput {
         let new_frames = self.paint_video(&slots, covered, budget, bucket_full, &mut out);
         self.rate_limited = self.held_back && budget < frame_cap;
         let video_len = out.len() - video_start;
-        // The frame's own framing counts against the video's share too, so that bytes per
-        // picture cell hold whatever the picture's size.
-        let framing = if video_len > 0 {
-            SYNC_BEGIN.len() + SYNC_END.len()
-        } else {
-            0
-        };
-        self.frame_tokens -= (video_len + framing) as f64;
+        if per_frame > 0.0 && out.len() > body {
+            let written = out.len() - body + SYNC_BEGIN.len() + SYNC_END.len();
+            self.frame_tokens = (self.frame_tokens - written as f64).max(-per_frame);
+        }
 
         if out.len() == body {
             self.writer.keep(out);
@@ -425,59 +428,76 @@ impl ScreenOutput {
                 work.push(slot.key.clone());
             }
         }
-        self.distances.clear();
-        for key in &work {
-            if let Some(tile) = self.tiles.get(key) {
-                self.distances.extend_from_slice(tile.painter.distances());
-            }
-        }
-        let mut affordable = (budget as f32 / self.cost_per_cell.max(1.0)) as usize;
-        // A lower frame rate instead of a thinner update: when this frame could redraw
-        // less than `min_fill` of what changed, wait for the bucket to fill (the newest
-        // picture then gets a fuller update).
-        if self.config.min_fill > 0.0 && !bucket_full {
-            let wanted = self
-                .distances
-                .iter()
-                .filter(|&&d| d > self.config.threshold)
-                .count();
-            if (affordable as f32) < self.config.min_fill * wanted as f32 {
-                affordable = 0;
-            }
-        }
-        let cut: Cut = choose_cut(
-            &self.distances,
-            self.config.threshold,
-            affordable,
-            &mut self.scratch,
-        );
-        let mut ties = cut.ties;
         let limit = out.len().saturating_add(budget);
-        let start = out.len();
-        let mut drawn = 0usize;
         let mut new_picture = false;
-        let mut held_back = false;
+        // The cut is sized by an estimate of what a cell costs; cells that prove cheaper
+        // (runs that reuse the pen, a flat picture) leave bytes over, and further passes
+        // spend them on what is still off, largest first.
+        for pass in 0..MAX_PASSES {
+            let left = limit.saturating_sub(out.len());
+            if pass > 0 && (left < budget / 8 || left < MIN_PASS_BYTES) {
+                break;
+            }
+            self.distances.clear();
+            for key in &work {
+                if let Some(tile) = self.tiles.get(key) {
+                    self.distances.extend_from_slice(tile.painter.distances());
+                }
+            }
+            let mut affordable = (left as f32 / self.cost_per_cell.max(1.0)) as usize;
+            // A lower frame rate instead of a thinner update: when this frame could redraw
+            // less than `min_fill` of what changed, wait for the bucket to fill (the newest
+            // picture then gets a fuller update).
+            if pass == 0 && self.config.min_fill > 0.0 && !bucket_full {
+                let wanted = self
+                    .distances
+                    .iter()
+                    .filter(|&&d| d > self.config.threshold)
+                    .count();
+                if (affordable as f32) < self.config.min_fill * wanted as f32 {
+                    affordable = 0;
+                }
+            }
+            let cut: Cut = choose_cut(
+                &self.distances,
+                self.config.threshold,
+                affordable,
+                &mut self.scratch,
+            );
+            let mut ties = cut.ties;
+            let pass_start = out.len();
+            let mut pass_drawn = 0usize;
+            for key in &work {
+                let Some(tile) = self.tiles.get_mut(key) else {
+                    continue;
+                };
+                let cells = tile.painter.emit(cut, &mut ties, out, limit);
+                pass_drawn += cells;
+                if cells > 0
+                    && let Some(frame) = &tile.frame
+                    && !tile
+                        .shown_frame
+                        .as_ref()
+                        .is_some_and(|f| Arc::ptr_eq(f, frame))
+                {
+                    tile.shown_frame = Some(Arc::clone(frame));
+                    new_picture = true;
+                }
+            }
+            if pass_drawn == 0 {
+                break;
+            }
+            let cost = (out.len() - pass_start) as f32 / pass_drawn as f32;
+            self.cost_per_cell = 0.7 * self.cost_per_cell + 0.3 * cost;
+        }
+        // What is left above the threshold waits for the next frame.
+        let held_back = work.iter().any(|key| {
+            self.tiles
+                .get(key)
+                .is_some_and(|tile| !tile.painter.settled())
+        });
         let mut error_sum = 0.0;
         let mut error_cells = 0usize;
-        for key in &work {
-            let Some(tile) = self.tiles.get_mut(key) else {
-                continue;
-            };
-            let cells = tile.painter.emit(cut, &mut ties, out, limit);
-            drawn += cells;
-            if cells > 0
-                && let Some(frame) = &tile.frame
-                && !tile
-                    .shown_frame
-                    .as_ref()
-                    .is_some_and(|f| Arc::ptr_eq(f, frame))
-            {
-                tile.shown_frame = Some(Arc::clone(frame));
-                new_picture = true;
-            }
-            // What is left above the threshold waits for the next frame.
-            held_back |= !tile.painter.settled();
-        }
         if self.config.measure_error {
             for tile in self.tiles.values() {
                 let n = tile.grid.cells().len();
@@ -488,10 +508,6 @@ impl ScreenOutput {
                 self.stats.error_sum += error_sum / error_cells as f64;
                 self.stats.error_frames += 1;
             }
-        }
-        if drawn > 0 {
-            let cost = (out.len() - start) as f32 / drawn as f32;
-            self.cost_per_cell = 0.7 * self.cost_per_cell + 0.3 * cost;
         }
         self.held_back = held_back;
         new_picture
