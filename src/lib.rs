@@ -15,7 +15,8 @@
 //! - **Talking to a classroom space** — [`space`] is a small Socket.IO client for a space
 //!   (`join-space`, who comes and goes); [`peerjs::client`] a PeerJS client (id, signaling,
 //!   heartbeats, reconnects); [`call`] the WebRTC calls (webrtc-rs) with browsers, both
-//!   directions; [`session`] ties them together and keeps a [`ui::State`].
+//!   directions, with [`call::CallManager`] deciding who calls whom (sans-I/O); [`session`]
+//!   ties them together and keeps a [`ui::State`].
 //! - **Media** — [`media`]: file readers (y4m, IVF, Annex B), H.264 and VP8 decoding and
 //!   encoding, the test card, cameras and clips we send; [`audio`]: jitter buffer, mixer,
 //!   Opus and sound devices (feature `audio`).
@@ -23,6 +24,12 @@
 //!   [`demo`], [`monitor`], [`play`], with [`terminal`] keeping the terminal sane.
 //! - **The server** — [`server`]: `packspaces serve`, a Socket.IO rooms backend, a
 //!   PeerJS-compatible PeerServer and the browser page, on one port.
+//!
+//! A PeerJS offer's way: [`peerjs::client`] checks the server's message and hands a
+//! [`peerjs::client::SignalEvent`] to the [`session`], whose [`call::CallManager`] decides to
+//! answer it (replacing an older call with that peer, or not, in glare) and which waiting
+//! candidates follow; the session starts the webrtc call ([`call::answer`]), which negotiates
+//! and sends our answer back through the PeerJS client.
 //!
 //! A frame's way from the network to a cell: [`call`] receives RTP and decodes it to an
 //! [`render::I420Frame`], the [`session`] stores the newest one in its participant's slot in

@@ -1,6 +1,7 @@
 //! A session in a space: the PeerJS client, the space connection and one call per remote
 //! peer, kept in a shared [`crate::ui::State`] that the terminal (or a test) renders. Used by
-//! `join` with a terminal UI and by `bot` without one.
+//! `join` with a terminal UI and by `bot` without one. The rules of who calls whom are the
+//! [`CallManager`]'s; the runner here is only its I/O shell.
 //!
 //! The workshop's flow: everyone already in the space calls a newcomer, so we register with
 //! the PeerServer and can answer *before* we announce ourselves with `join-space`; then we
@@ -14,11 +15,15 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::{AudioConfig, AudioHandle};
-use crate::call::{self, CallConfig, CallContext, CallEvent, CallHandle, FrameSink, VideoSource};
+use crate::call::manager::{Input, Output, Show};
+use crate::call::{
+    self, CallConfig, CallContext, CallEvent, CallHandle, CallManager, FrameSink, ToCall,
+    VideoSource,
+};
 use crate::media::clip::Clip;
 use crate::media::picture::{self, CameraChoice, Notice, Picture};
 use crate::media::testcard::{Motion, Palette, TestCard};
-use crate::peerjs::client::{IceCandidate, PeerClient, PeerServerUrl, RegisterError, SignalEvent};
+use crate::peerjs::client::{PeerClient, PeerServerUrl, RegisterError, SignalEvent};
 use crate::render::ColorMode;
 use crate::space::{self, SpaceEvent, SpaceUrl};
 use crate::ui::{Link, State, TileState};
@@ -196,9 +201,8 @@ impl Session {
             Runner {
                 shared: shared.clone(),
                 ctx,
-                our_id: our_id.clone(),
+                manager: CallManager::new(&our_id, call::new_connection_id),
                 calls: HashMap::new(),
-                early_candidates: HashMap::new(),
                 _peer: peer,
             }
             .run(signal_rx, space_rx, call_rx, cancel.clone()),
@@ -326,13 +330,15 @@ fn start_audio(_: &AudioConfig, _: &Arc<Shared>, _: &CancellationToken) -> Audio
     AudioHandle::default()
 }
 
+/// The session's I/O shell: feeds the call manager what the PeerServer, the space and the
+/// calls say, starts the calls it asks for, passes messages to them and applies what it
+/// shows to the state.
 struct Runner {
     shared: Arc<Shared>,
     ctx: CallContext,
-    our_id: String,
+    manager: CallManager,
+    /// The running calls, by connection id.
     calls: HashMap<String, CallHandle>,
-    /// Candidates that arrived before their call (by connection id), bounded.
-    early_candidates: HashMap<String, Vec<IceCandidate>>,
     /// Keeps the PeerJS command channel open for the session's lifetime.
     _peer: PeerClient,
 }
@@ -346,195 +352,88 @@ impl Runner {
         cancel: CancellationToken,
     ) {
         loop {
-            tokio::select! {
+            let input = tokio::select! {
                 _ = cancel.cancelled() => break,
-                Some(event) = signals.recv() => self.on_signal(event).await,
-                Some(event) = space.recv() => self.on_space(event).await,
-                Some(event) = calls.recv() => self.on_call(event),
+                Some(event) = signals.recv() => Input::Signal(event),
+                Some(event) = space.recv() => Input::Space(event),
+                Some(event) = calls.recv() => Input::Call(event),
                 else => break,
-            }
+            };
+            self.handle(input).await;
         }
-        for call in self.calls.values() {
-            call.hang_up().await;
-        }
+        self.handle(Input::Stop).await;
     }
 
-    fn update(&self, f: impl FnOnce(&mut State)) {
-        self.shared.update(f);
-    }
-
-    async fn hang_up(&mut self, peer: &str) {
-        if let Some(call) = self.calls.remove(peer) {
-            call.hang_up().await;
+    async fn handle(&mut self, input: Input) {
+        if let Input::Call(CallEvent::Ended { connection_id, .. }) = &input {
+            self.calls.remove(connection_id);
         }
-    }
-
-    async fn on_signal(&mut self, event: SignalEvent) {
-        match event {
-            SignalEvent::Open { .. } => self.update(|s| s.peer_link = Link::Up),
-            SignalEvent::Offer {
-                peer,
-                connection_id,
-                sdp,
-                metadata,
-            } => {
-                // A new offer replaces any call we had with them (they reconnected).
-                self.hang_up(&peer).await;
-                let name = call::name_from_metadata(metadata.as_ref());
-                self.update(|s| {
-                    let p = s.upsert(&peer);
-                    p.state = TileState::Connecting;
-                    if let Some(n) = &name {
-                        p.set_name(n);
-                    }
-                });
-                let handle = call::answer(
-                    self.ctx.clone(),
-                    peer.clone(),
-                    connection_id.clone(),
-                    sdp.sdp,
-                );
-                for c in self
-                    .early_candidates
-                    .remove(&connection_id)
-                    .unwrap_or_default()
-                {
-                    handle.remote_candidate(c).await;
+        for output in self.manager.handle(input, std::time::Instant::now()) {
+            match output {
+                Output::Answer {
+                    peer,
+                    connection_id,
+                    offer,
+                } => {
+                    let handle = call::answer(self.ctx.clone(), peer, connection_id.clone(), offer);
+                    self.calls.insert(connection_id, handle);
                 }
-                self.calls.insert(peer, handle);
-            }
-            SignalEvent::Answer {
-                peer,
-                connection_id,
-                sdp,
-                metadata,
-            } => match self.calls.get(&peer) {
-                Some(call) if call.connection_id == connection_id => {
-                    call.remote_answer(sdp.sdp).await;
-                    // Other packspaces clients name themselves in their answers.
-                    if let Some(name) = call::name_from_metadata(metadata.as_ref()) {
-                        self.update(|s| {
-                            if let Some(p) = s.participant_mut(&peer) {
-                                p.set_name(&name);
-                            }
-                        });
-                    }
+                Output::Call {
+                    peer,
+                    connection_id,
+                } => {
+                    let handle = call::call(self.ctx.clone(), peer, connection_id.clone());
+                    self.calls.insert(connection_id, handle);
                 }
-                _ => tracing::info!("answer from {peer} for an unknown call ignored"),
-            },
-            SignalEvent::Candidate {
-                peer,
-                connection_id,
-                candidate,
-            } => match self.calls.get(&peer) {
-                Some(call) if call.connection_id == connection_id => {
-                    call.remote_candidate(candidate).await
-                }
-                _ => {
-                    if self.early_candidates.len() < 64 {
-                        let list = self.early_candidates.entry(connection_id).or_default();
-                        if list.len() < 32 {
-                            list.push(candidate);
+                Output::ToCall {
+                    connection_id,
+                    message,
+                    ..
+                } => {
+                    if message == ToCall::HangUp {
+                        if let Some(call) = self.calls.remove(&connection_id) {
+                            call.send(message).await;
                         }
+                    } else if let Some(call) = self.calls.get(&connection_id) {
+                        call.send(message).await;
                     }
                 }
-            },
-            SignalEvent::Leave { peer } => {
-                self.hang_up(&peer).await;
-                self.update(|s| s.remove(&peer));
-            }
-            SignalEvent::Expire { peer } => {
-                self.hang_up(&peer).await;
-                self.update(|s| {
-                    if let Some(p) = s.participant_mut(&peer) {
-                        p.state = TileState::Unreachable;
-                    }
-                    s.notify(&format!("{peer} is not connected to the PeerJS server"));
-                });
-            }
-            SignalEvent::Error(message) => {
-                self.update(|s| s.notify(&format!("PeerJS server: {message}")))
-            }
-            SignalEvent::Disconnected { reason, .. } => {
-                self.update(|s| s.peer_link = Link::Down(reason))
+                Output::Show(change) => self.shared.update(|s| show(s, change)),
             }
         }
     }
+}
 
-    async fn on_space(&mut self, event: SpaceEvent) {
-        match event {
-            SpaceEvent::Joined => self.update(|s| s.space_link = Link::Up),
-            SpaceEvent::UserConnected(peer) => {
-                if peer == self.our_id || self.calls.contains_key(&peer) {
-                    return;
-                }
-                self.update(|s| s.upsert(&peer).state = TileState::Connecting);
-                let handle = call::call(self.ctx.clone(), peer.clone());
-                self.calls.insert(peer, handle);
-            }
-            SpaceEvent::UserDisconnected(peer) => {
-                self.hang_up(&peer).await;
-                self.update(|s| s.remove(&peer));
-            }
-            // Members call us, and their tile comes with the call. One that never calls (a
-            // `packspaces monitor` takes no calls and places none) must leave no tile
-            // stuck at "connecting".
-            SpaceEvent::Members(peers) => {
-                tracing::debug!("space: {} members before us", peers.len());
-            }
-            SpaceEvent::Refused(message) => {
-                self.update(|s| s.notify(&format!("space server: {message}")))
-            }
-            SpaceEvent::Disconnected { reason, .. } => {
-                self.update(|s| s.space_link = Link::Down(reason))
+/// Applies what the call manager shows to the state.
+fn show(s: &mut State, change: Show) {
+    match change {
+        Show::Tile { peer, state } => s.upsert(&peer).state = state,
+        Show::Name { peer, name } => {
+            if let Some(p) = s.participant_mut(&peer) {
+                p.set_name(&name);
             }
         }
-    }
-
-    fn on_call(&mut self, event: CallEvent) {
-        match event {
-            CallEvent::Connected {
-                peer,
-                connection_id,
-            } => {
-                if self
-                    .calls
-                    .get(&peer)
-                    .is_some_and(|c| c.connection_id == connection_id)
-                {
-                    self.update(|s| {
-                        if let Some(p) = s.participant_mut(&peer)
-                            && p.frame.is_none()
-                        {
-                            p.state = TileState::Live;
-                        }
-                    });
-                }
-            }
-            CallEvent::Ended {
-                peer,
-                connection_id,
-                reason,
-            } => {
-                if self
-                    .calls
-                    .get(&peer)
-                    .is_none_or(|c| c.connection_id != connection_id)
-                {
-                    return;
-                }
-                self.calls.remove(&peer);
-                self.update(|s| {
-                    if let Some(p) = s.participant_mut(&peer) {
-                        p.state = if reason.contains("failed") || reason.contains("lost") {
-                            TileState::Unreachable
-                        } else {
-                            TileState::NoVideo
-                        };
-                        p.frame = None;
-                    }
-                });
+        Show::Connected { peer } => {
+            if let Some(p) = s.participant_mut(&peer)
+                && p.frame.is_none()
+            {
+                p.state = TileState::Live;
             }
         }
+        Show::Ended { peer, state } => {
+            if let Some(p) = s.participant_mut(&peer) {
+                p.state = state;
+                p.frame = None;
+            }
+        }
+        Show::Unreachable { peer } => {
+            if let Some(p) = s.participant_mut(&peer) {
+                p.state = TileState::Unreachable;
+            }
+        }
+        Show::Gone { peer } => s.remove(&peer),
+        Show::Notice(text) => s.notify(&text),
+        Show::PeerServer(link) => s.peer_link = link,
+        Show::Space(link) => s.space_link = link,
     }
 }

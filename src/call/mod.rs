@@ -5,6 +5,7 @@
 //! channel closing.
 
 pub mod codecs;
+pub mod manager;
 pub mod receive;
 pub mod send;
 pub mod send_audio;
@@ -19,18 +20,20 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
 use webrtc::media_stream::track_local::TrackLocal;
+use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
     RTCSessionDescription, Registry, register_default_interceptors,
 };
-use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit};
+use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
 use crate::audio::source::AudioSource;
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
 pub use codecs::VideoCodec;
 use codecs::{choose_for_offer, first_mid, media_engine};
+pub use manager::{CallManager, ToCall};
 pub use receive::{AudioSink, FrameSink, SpeakingSink};
 pub use send::VideoSource;
 
@@ -57,12 +60,56 @@ pub enum CallEvent {
         peer: String,
         connection_id: String,
     },
-    /// The call is over; `reason` says why.
+    /// The call is over.
     Ended {
         peer: String,
         connection_id: String,
-        reason: String,
+        reason: EndReason,
     },
+}
+
+/// Why a call ended.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EndReason {
+    /// We hung up (leaving, or they left the space).
+    #[error("hung up")]
+    HungUp,
+    /// They hung up: peerjs 1.5.x closes the call's data channel.
+    #[error("they hung up")]
+    TheyHungUp,
+    /// ICE stayed disconnected longer than the grace period.
+    #[error("the connection was lost")]
+    Lost,
+    /// ICE failed.
+    #[error("the connection failed (ICE)")]
+    Failed,
+    /// The connection closed, or its events stopped.
+    #[error("the connection closed")]
+    Closed,
+    /// The call could not be set up.
+    #[error(transparent)]
+    Setup(#[from] CallError),
+}
+
+/// Why a call could not be set up: the step that failed, and the library's words.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{step}{}", if .detail.is_empty() { String::new() } else { format!(": {}", .detail) })]
+pub struct CallError {
+    pub step: &'static str,
+    pub detail: String,
+}
+
+impl CallError {
+    fn new(step: &'static str, detail: impl std::fmt::Display) -> CallError {
+        CallError {
+            step,
+            detail: detail.to_string(),
+        }
+    }
+
+    fn at<E: std::fmt::Display>(step: &'static str) -> impl FnOnce(E) -> CallError {
+        move |e| CallError::new(step, e)
+    }
 }
 
 /// Everything a call needs from its session.
@@ -80,36 +127,23 @@ pub struct CallContext {
     pub audio_sink: Option<AudioSink>,
 }
 
-/// Messages from the session to a running call.
-#[derive(Debug)]
-enum Command {
-    RemoteAnswer(String),
-    RemoteCandidate(IceCandidate),
-    HangUp,
-}
-
 /// The session's handle on one call.
 pub struct CallHandle {
     pub peer: String,
     pub connection_id: String,
-    commands: mpsc::Sender<Command>,
+    messages: mpsc::Sender<ToCall>,
 }
 
 impl CallHandle {
-    pub async fn remote_answer(&self, sdp: String) {
-        let _ = self.commands.send(Command::RemoteAnswer(sdp)).await;
+    /// Passes a message to the call (nothing if it has ended).
+    pub async fn send(&self, message: ToCall) {
+        let _ = self.messages.send(message).await;
     }
+}
 
-    pub async fn remote_candidate(&self, candidate: IceCandidate) {
-        let _ = self
-            .commands
-            .send(Command::RemoteCandidate(candidate))
-            .await;
-    }
-
-    pub async fn hang_up(&self) {
-        let _ = self.commands.send(Command::HangUp).await;
-    }
+/// A new connection id for a call we place, as PeerJS names them.
+pub fn new_connection_id() -> String {
+    format!("mc_{}", &uuid::Uuid::new_v4().simple().to_string()[..12])
 }
 
 /// Answers `peer`'s PeerJS offer.
@@ -117,9 +151,8 @@ pub fn answer(ctx: CallContext, peer: String, connection_id: String, offer: Stri
     spawn(ctx, peer, connection_id, Role::Answer(offer))
 }
 
-/// Calls `peer` (we make the offer).
-pub fn call(ctx: CallContext, peer: String) -> CallHandle {
-    let connection_id = format!("mc_{}", &uuid::Uuid::new_v4().simple().to_string()[..12]);
+/// Calls `peer` (we make the offer) on `connection_id`.
+pub fn call(ctx: CallContext, peer: String, connection_id: String) -> CallHandle {
     spawn(ctx, peer, connection_id, Role::Offer)
 }
 
@@ -133,14 +166,13 @@ fn spawn(ctx: CallContext, peer: String, connection_id: String, role: Role) -> C
     let handle = CallHandle {
         peer: peer.clone(),
         connection_id: connection_id.clone(),
-        commands: tx,
+        messages: tx,
     };
     tokio::spawn(async move {
         let events = ctx.events.clone();
-        let reason = match run_call(ctx, &peer, &connection_id, role, rx).await {
-            Ok(reason) => reason,
-            Err(e) => e,
-        };
+        let reason = run_call(ctx, &peer, &connection_id, role, rx)
+            .await
+            .unwrap_or_else(EndReason::Setup);
         tracing::info!("call {peer} ({connection_id}) ended: {reason}");
         let _ = events
             .send(CallEvent::Ended {
@@ -220,10 +252,10 @@ async fn new_peer_connection(
     video: &[VideoCodec],
     events: mpsc::UnboundedSender<PcEvent>,
     audio_level_id: Arc<AtomicU8>,
-) -> Result<Arc<dyn PeerConnection>, String> {
-    let mut engine = media_engine(video)?;
-    let registry =
-        register_default_interceptors(Registry::new(), &mut engine).map_err(|e| e.to_string())?;
+) -> Result<Arc<dyn PeerConnection>, CallError> {
+    let mut engine = media_engine(video).map_err(|e| CallError::new("codecs", e))?;
+    let registry = register_default_interceptors(Registry::new(), &mut engine)
+        .map_err(CallError::at("interceptors"))?;
     let ice_servers = if ctx.config.ice_servers.is_empty() {
         Vec::new()
     } else {
@@ -252,7 +284,7 @@ async fn new_peer_connection(
         .with_udp_addrs(vec![ctx.config.udp_addr.clone()])
         .build()
         .await
-        .map_err(|e| format!("cannot create a peer connection: {e}"))?;
+        .map_err(CallError::at("cannot create a peer connection"))?;
     Ok(Arc::new(pc))
 }
 
@@ -266,274 +298,324 @@ fn to_init(c: IceCandidate) -> RTCIceCandidateInit {
     }
 }
 
-/// Runs one call to its end; returns why it ended.
+/// Runs one call to its end: negotiation, then the conversation; returns why it ended.
 async fn run_call(
     ctx: CallContext,
     peer: &str,
     connection_id: &str,
     role: Role,
-    mut commands: mpsc::Receiver<Command>,
-) -> Result<String, String> {
+    mut messages: mpsc::Receiver<ToCall>,
+) -> Result<EndReason, CallError> {
     let (pc_tx, mut pc_events) = mpsc::unbounded_channel();
     let video = match &role {
         Role::Answer(offer) => vec![
             choose_for_offer(offer, &ctx.config.video_codecs)
-                .ok_or_else(|| "no video codec in common with their offer".to_string())?,
+                .ok_or_else(|| CallError::new("no video codec in common with their offer", ""))?,
         ],
         Role::Offer => ctx.config.video_codecs.clone(),
     };
     if video.is_empty() {
-        return Err("no video codecs configured".into());
+        return Err(CallError::new("no video codecs configured", ""));
     }
     let level_id = Arc::new(AtomicU8::new(0));
     let pc = new_peer_connection(&ctx, peer, &video, pc_tx, level_id.clone()).await?;
-    let result = negotiate_and_run(
-        &ctx,
-        &pc,
+    let call = Call {
+        ctx: &ctx,
+        pc: &pc,
         peer,
         connection_id,
-        role,
-        &video,
-        &level_id,
-        &mut commands,
-        &mut pc_events,
-    )
-    .await;
+        level_id: &level_id,
+    };
+    let result = match call.negotiate(role, &video).await {
+        Ok(negotiated) => {
+            call.converse(negotiated, &mut messages, &mut pc_events)
+                .await
+        }
+        Err(e) => Err(e),
+    };
     let _ = pc.close().await;
     result
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn negotiate_and_run(
-    ctx: &CallContext,
-    pc: &Arc<dyn PeerConnection>,
-    peer: &str,
-    connection_id: &str,
-    role: Role,
-    video: &[VideoCodec],
-    level_id: &AtomicU8,
-    commands: &mut mpsc::Receiver<Command>,
-    pc_events: &mut mpsc::UnboundedReceiver<PcEvent>,
-) -> Result<String, String> {
-    let fail = |what: &str, e: &dyn std::fmt::Display| format!("{what}: {e}");
-    let mut remote_set = false;
-    let mut pending: Vec<RTCIceCandidateInit> = Vec::new();
-    let is_offer = matches!(role, Role::Offer);
-    if let Role::Answer(offer) = &role {
-        level_id.store(
-            codecs::audio_level_id(offer).unwrap_or(0),
-            Ordering::Relaxed,
-        );
-        let offer =
-            RTCSessionDescription::offer(offer.clone()).map_err(|e| fail("bad offer", &e))?;
-        pc.set_remote_description(offer)
-            .await
-            .map_err(|e| fail("unusable offer", &e))?;
-        remote_set = true;
-    }
-    // After the remote offer, add_track reuses its video transceiver and makes it sendrecv.
-    let sending = match &ctx.video {
-        Some(_) => {
-            let track = send::video_track(video[0])?;
-            let sender = pc
-                .add_track(track.clone() as Arc<dyn TrackLocal>)
+/// One call's connection and who it is with, for its two phases.
+struct Call<'a> {
+    ctx: &'a CallContext,
+    pc: &'a Arc<dyn PeerConnection>,
+    peer: &'a str,
+    connection_id: &'a str,
+    /// The negotiated audio-level extension id, shared with the audio receiver.
+    level_id: &'a AtomicU8,
+}
+
+/// What negotiation leaves for the conversation.
+struct Negotiated {
+    is_offer: bool,
+    /// Their description is set (an answerer has it from the start).
+    remote_set: bool,
+    /// The media id our candidates name.
+    mid: String,
+    video: Option<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>, VideoCodec)>,
+    audio: Option<(Arc<TrackLocalStaticSample>, Arc<dyn RtpSender>)>,
+}
+
+impl Call<'_> {
+    /// Sets their offer (when answering), adds our tracks, makes our offer or answer and
+    /// sends it through the PeerServer.
+    async fn negotiate(&self, role: Role, video: &[VideoCodec]) -> Result<Negotiated, CallError> {
+        let (pc, peer) = (self.pc, self.peer);
+        let is_offer = matches!(role, Role::Offer);
+        if let Role::Answer(offer) = &role {
+            self.level_id.store(
+                codecs::audio_level_id(offer).unwrap_or(0),
+                Ordering::Relaxed,
+            );
+            let offer =
+                RTCSessionDescription::offer(offer.clone()).map_err(CallError::at("bad offer"))?;
+            pc.set_remote_description(offer)
                 .await
-                .map_err(|e| fail("cannot add our video", &e))?;
-            if is_offer {
-                // The track's codec alone would make the offer list only that codec: offer
-                // them all (the answer picks; the sender switches tracks to match).
-                let preferences = codecs::registered_parameters(video);
-                for transceiver in pc.get_transceivers().await {
-                    if let Err(e) = transceiver.set_codec_preferences(preferences.clone()).await {
-                        tracing::debug!("call {peer}: codec preferences: {e}");
+                .map_err(CallError::at("unusable offer"))?;
+        }
+        // After the remote offer, add_track reuses its video transceiver and makes it
+        // sendrecv.
+        let sending = match &self.ctx.video {
+            Some(_) => {
+                let track =
+                    send::video_track(video[0]).map_err(|e| CallError::new("our video", e))?;
+                let sender = pc
+                    .add_track(track.clone() as Arc<dyn TrackLocal>)
+                    .await
+                    .map_err(CallError::at("cannot add our video"))?;
+                if is_offer {
+                    // The track's codec alone would make the offer list only that codec:
+                    // offer them all (the answer picks; the sender switches tracks to match).
+                    let preferences = codecs::registered_parameters(video);
+                    for transceiver in pc.get_transceivers().await {
+                        if let Err(e) = transceiver.set_codec_preferences(preferences.clone()).await
+                        {
+                            tracing::debug!("call {peer}: codec preferences: {e}");
+                        }
                     }
                 }
+                Some((track, sender, video[0]))
             }
-            Some((track, sender, video[0]))
-        }
-        None => None,
-    };
-    // After the codec preferences above, which are for video only.
-    let sending_audio = match &ctx.audio {
-        Some(_) => {
-            let track = send_audio::audio_track()?;
-            let sender = pc
-                .add_track(track.clone() as Arc<dyn TrackLocal>)
-                .await
-                .map_err(|e| fail("cannot add our audio", &e))?;
-            Some((track, sender))
-        }
-        None => None,
-    };
-    if is_offer {
-        // An offer must ask for what we want to receive: their video and audio (also
-        // when we send none).
-        for kind in [RtpCodecKind::Video, RtpCodecKind::Audio] {
-            let sends = match kind {
-                RtpCodecKind::Video => sending.is_some(),
-                _ => sending_audio.is_some(),
-            };
-            if sends {
-                continue;
+            None => None,
+        };
+        // After the codec preferences above, which are for video only.
+        let sending_audio = match &self.ctx.audio {
+            Some(_) => {
+                let track =
+                    send_audio::audio_track().map_err(|e| CallError::new("our audio", e))?;
+                let sender = pc
+                    .add_track(track.clone() as Arc<dyn TrackLocal>)
+                    .await
+                    .map_err(CallError::at("cannot add our audio"))?;
+                Some((track, sender))
             }
-            let init = RTCRtpTransceiverInit {
-                direction: RTCRtpTransceiverDirection::Recvonly,
-                streams: Vec::new(),
-                send_encodings: Vec::new(),
-            };
-            pc.add_transceiver_from_kind(kind, Some(init))
+            None => None,
+        };
+        if is_offer {
+            // An offer must ask for what we want to receive: their video and audio (also
+            // when we send none).
+            for (kind, sends) in [
+                (RtpCodecKind::Video, sending.is_some()),
+                (RtpCodecKind::Audio, sending_audio.is_some()),
+            ] {
+                if sends {
+                    continue;
+                }
+                let init = RTCRtpTransceiverInit {
+                    direction: RTCRtpTransceiverDirection::Recvonly,
+                    streams: Vec::new(),
+                    send_encodings: Vec::new(),
+                };
+                pc.add_transceiver_from_kind(kind, Some(init))
+                    .await
+                    .map_err(CallError::at("cannot ask for their media"))?;
+            }
+        }
+        let local = if is_offer {
+            pc.create_offer(None)
                 .await
-                .map_err(|e| fail("cannot ask for their media", &e))?;
-        }
-    }
-    let local = if is_offer {
-        pc.create_offer(None)
+                .map_err(CallError::at("cannot make an offer"))?
+        } else {
+            pc.create_answer(None)
+                .await
+                .map_err(CallError::at("cannot make an answer"))?
+        };
+        pc.set_local_description(local)
             .await
-            .map_err(|e| fail("cannot make an offer", &e))?
-    } else {
-        pc.create_answer(None)
+            .map_err(CallError::at("cannot use our own description"))?;
+        let local = pc
+            .local_description()
             .await
-            .map_err(|e| fail("cannot make an answer", &e))?
-    };
-    pc.set_local_description(local)
-        .await
-        .map_err(|e| fail("cannot use our own description", &e))?;
-    let local = pc
-        .local_description()
-        .await
-        .ok_or_else(|| "no local description".to_string())?;
-    tracing::trace!("call {peer}: our description\n{}", local.sdp);
-    let mid = first_mid(&local.sdp);
-    let sdp = SessionDescription {
-        kind: if is_offer { "offer" } else { "answer" }.to_string(),
-        sdp: local.sdp,
-    };
-    let metadata = ctx
-        .config
-        .name
-        .as_ref()
-        .map(|n| serde_json::json!({ "name": n }));
-    let command = if is_offer {
-        SignalCommand::Offer {
-            peer: peer.to_string(),
-            connection_id: connection_id.to_string(),
-            sdp,
-            metadata,
-        }
-    } else {
-        SignalCommand::Answer {
-            peer: peer.to_string(),
-            connection_id: connection_id.to_string(),
-            sdp,
-            metadata,
-        }
-    };
-    // Candidates gathered meanwhile wait in `pc_events`: they follow the SDP.
-    ctx.signals
-        .send(command)
-        .await
-        .map_err(|_| "signaling is gone".to_string())?;
-
-    let sender_stop = CancellationToken::new();
-    let _stop_sender = sender_stop.clone().drop_guard();
-    let mut disconnected_since: Option<Instant> = None;
-    loop {
-        let grace = async {
-            match disconnected_since {
-                Some(t) => tokio::time::sleep_until((t + DISCONNECTED_GRACE).into()).await,
-                None => std::future::pending().await,
+            .ok_or_else(|| CallError::new("no local description", ""))?;
+        tracing::trace!("call {peer}: our description\n{}", local.sdp);
+        let mid = first_mid(&local.sdp);
+        let sdp = SessionDescription {
+            kind: if is_offer { "offer" } else { "answer" }.to_string(),
+            sdp: local.sdp,
+        };
+        let metadata = self
+            .ctx
+            .config
+            .name
+            .as_ref()
+            .map(|n| serde_json::json!({ "name": n }));
+        let (peer, connection_id) = (peer.to_string(), self.connection_id.to_string());
+        let command = if is_offer {
+            SignalCommand::Offer {
+                peer,
+                connection_id,
+                sdp,
+                metadata,
+            }
+        } else {
+            SignalCommand::Answer {
+                peer,
+                connection_id,
+                sdp,
+                metadata,
             }
         };
-        tokio::select! {
-            _ = grace => return Ok("the connection was lost".into()),
-            command = commands.recv() => match command {
-                None | Some(Command::HangUp) => return Ok("hung up".into()),
-                Some(Command::RemoteAnswer(sdp)) => {
-                    if !is_offer || remote_set {
-                        tracing::warn!("call {peer}: unexpected answer ignored");
-                        continue;
-                    }
-                    tracing::trace!("call {peer}: answer\n{sdp}");
-                    level_id.store(codecs::audio_level_id(&sdp).unwrap_or(0), Ordering::Relaxed);
-                    let answer = RTCSessionDescription::answer(sdp).map_err(|e| fail("bad answer", &e))?;
-                    pc.set_remote_description(answer).await.map_err(|e| fail("unusable answer", &e))?;
-                    remote_set = true;
-                    for c in pending.drain(..) {
-                        if let Err(e) = pc.add_ice_candidate(c).await {
-                            tracing::debug!("call {peer}: candidate refused: {e}");
+        // Candidates gathered meanwhile wait in the event channel: they follow the SDP.
+        self.ctx
+            .signals
+            .send(command)
+            .await
+            .map_err(|_| CallError::new("signaling is gone", ""))?;
+        Ok(Negotiated {
+            is_offer,
+            remote_set: !is_offer,
+            mid,
+            video: sending,
+            audio: sending_audio,
+        })
+    }
+
+    /// Trickles candidates both ways, takes their answer, starts sending once connected, and
+    /// runs until the call ends.
+    async fn converse(
+        &self,
+        mut n: Negotiated,
+        messages: &mut mpsc::Receiver<ToCall>,
+        pc_events: &mut mpsc::UnboundedReceiver<PcEvent>,
+    ) -> Result<EndReason, CallError> {
+        let (pc, peer) = (self.pc, self.peer);
+        // Their candidates wait here until their description is set.
+        let mut pending: Vec<RTCIceCandidateInit> = Vec::new();
+        let sender_stop = CancellationToken::new();
+        let _stop_sender = sender_stop.clone().drop_guard();
+        let mut disconnected_since: Option<Instant> = None;
+        loop {
+            let grace = async {
+                match disconnected_since {
+                    Some(t) => tokio::time::sleep_until((t + DISCONNECTED_GRACE).into()).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = grace => return Ok(EndReason::Lost),
+                message = messages.recv() => match message {
+                    None | Some(ToCall::HangUp) => return Ok(EndReason::HungUp),
+                    Some(ToCall::Answer(sdp)) => {
+                        if !n.is_offer || n.remote_set {
+                            tracing::warn!("call {peer}: unexpected answer ignored");
+                            continue;
                         }
-                    }
-                }
-                Some(Command::RemoteCandidate(c)) => {
-                    tracing::debug!("call {peer}: remote candidate {}", c.candidate);
-                    let init = to_init(c);
-                    if remote_set {
-                        if let Err(e) = pc.add_ice_candidate(init).await {
-                            tracing::debug!("call {peer}: candidate refused: {e}");
-                        }
-                    } else if pending.len() < 64 {
-                        pending.push(init);
-                    }
-                }
-            },
-            event = pc_events.recv() => match event {
-                None => return Ok("the connection stopped".into()),
-                Some(PcEvent::LocalCandidate(mut init)) => {
-                    tracing::debug!("call {peer}: local candidate {}", init.candidate);
-                    init.sdp_mid = Some(mid.clone());
-                    init.sdp_mline_index = Some(0);
-                    let command = SignalCommand::Candidate {
-                        peer: peer.to_string(),
-                        connection_id: connection_id.to_string(),
-                        candidate: IceCandidate {
-                            candidate: init.candidate,
-                            sdp_mid: init.sdp_mid,
-                            sdp_mline_index: init.sdp_mline_index,
-                            username_fragment: None,
-                        },
-                    };
-                    let _ = ctx.signals.send(command).await;
-                }
-                Some(PcEvent::State(state)) => {
-                    tracing::debug!("call {peer}: {state}");
-                    match state {
-                        // Back from `disconnected` is not a new connection.
-                        RTCPeerConnectionState::Connected if disconnected_since.take().is_none() => {
-                            let _ = ctx.events.send(CallEvent::Connected {
-                                peer: peer.to_string(),
-                                connection_id: connection_id.to_string(),
-                            }).await;
-                            if let (Some(source), Some((track, sender, codec))) = (&ctx.video, &sending) {
-                                tracing::debug!("call {peer}: our track was made for {codec:?}");
-                                tokio::spawn(send::send_video(
-                                    track.clone(),
-                                    sender.clone(),
-                                    source.clone(),
-                                    peer.to_string(),
-                                    sender_stop.clone(),
-                                ));
-                            }
-                            if let (Some(source), Some((track, sender))) = (&ctx.audio, &sending_audio) {
-                                tokio::spawn(send_audio::send_audio(
-                                    track.clone(),
-                                    sender.clone(),
-                                    source.clone(),
-                                    peer.to_string(),
-                                    level_id.load(Ordering::Relaxed),
-                                    sender_stop.clone(),
-                                ));
+                        tracing::trace!("call {peer}: answer\n{sdp}");
+                        self.level_id.store(codecs::audio_level_id(&sdp).unwrap_or(0), Ordering::Relaxed);
+                        let answer = RTCSessionDescription::answer(sdp).map_err(CallError::at("bad answer"))?;
+                        pc.set_remote_description(answer).await.map_err(CallError::at("unusable answer"))?;
+                        n.remote_set = true;
+                        for c in pending.drain(..) {
+                            if let Err(e) = pc.add_ice_candidate(c).await {
+                                tracing::debug!("call {peer}: candidate refused: {e}");
                             }
                         }
-                        RTCPeerConnectionState::Disconnected => {
-                            disconnected_since.get_or_insert_with(Instant::now);
-                        }
-                        RTCPeerConnectionState::Failed => return Ok("the connection failed (ICE)".into()),
-                        RTCPeerConnectionState::Closed => return Ok("the connection closed".into()),
-                        _ => {}
                     }
-                }
-                Some(PcEvent::DataChannelClosed) => return Ok("they hung up".into()),
+                    Some(ToCall::Candidate(c)) => {
+                        tracing::debug!("call {peer}: remote candidate {}", c.candidate);
+                        let init = to_init(c);
+                        if n.remote_set {
+                            if let Err(e) = pc.add_ice_candidate(init).await {
+                                tracing::debug!("call {peer}: candidate refused: {e}");
+                            }
+                        } else if pending.len() < 64 {
+                            pending.push(init);
+                        }
+                    }
+                },
+                event = pc_events.recv() => match event {
+                    None => return Ok(EndReason::Closed),
+                    Some(PcEvent::LocalCandidate(init)) => self.send_candidate(init, &n.mid).await,
+                    Some(PcEvent::State(state)) => {
+                        tracing::debug!("call {peer}: {state}");
+                        match state {
+                            // Back from `disconnected` is not a new connection.
+                            RTCPeerConnectionState::Connected if disconnected_since.take().is_none() => {
+                                self.connected(&n, &sender_stop).await;
+                            }
+                            RTCPeerConnectionState::Disconnected => {
+                                disconnected_since.get_or_insert_with(Instant::now);
+                            }
+                            RTCPeerConnectionState::Failed => return Ok(EndReason::Failed),
+                            RTCPeerConnectionState::Closed => return Ok(EndReason::Closed),
+                            _ => {}
+                        }
+                    }
+                    Some(PcEvent::DataChannelClosed) => return Ok(EndReason::TheyHungUp),
+                },
+            }
+        }
+    }
+
+    /// One of our candidates, to them through the PeerServer.
+    async fn send_candidate(&self, mut init: RTCIceCandidateInit, mid: &str) {
+        tracing::debug!("call {}: local candidate {}", self.peer, init.candidate);
+        init.sdp_mid = Some(mid.to_string());
+        init.sdp_mline_index = Some(0);
+        let command = SignalCommand::Candidate {
+            peer: self.peer.to_string(),
+            connection_id: self.connection_id.to_string(),
+            candidate: IceCandidate {
+                candidate: init.candidate,
+                sdp_mid: init.sdp_mid,
+                sdp_mline_index: init.sdp_mline_index,
+                username_fragment: None,
             },
+        };
+        let _ = self.ctx.signals.send(command).await;
+    }
+
+    /// The call is up: the session hears of it, and our video and sound start to flow.
+    async fn connected(&self, n: &Negotiated, stop: &CancellationToken) {
+        let (ctx, peer) = (self.ctx, self.peer);
+        let _ = ctx
+            .events
+            .send(CallEvent::Connected {
+                peer: peer.to_string(),
+                connection_id: self.connection_id.to_string(),
+            })
+            .await;
+        if let (Some(source), Some((track, sender, codec))) = (&ctx.video, &n.video) {
+            tracing::debug!("call {peer}: our track was made for {codec:?}");
+            tokio::spawn(send::send_video(
+                track.clone(),
+                sender.clone(),
+                source.clone(),
+                peer.to_string(),
+                stop.clone(),
+            ));
+        }
+        if let (Some(source), Some((track, sender))) = (&ctx.audio, &n.audio) {
+            tokio::spawn(send_audio::send_audio(
+                track.clone(),
+                sender.clone(),
+                source.clone(),
+                peer.to_string(),
+                self.level_id.load(Ordering::Relaxed),
+                stop.clone(),
+            ));
         }
     }
 }

@@ -180,6 +180,9 @@ impl Runner {
             SignalEvent::Error(message) => self
                 .state
                 .send_modify(|s| s.notice = Some(format!("PeerJS server: {message}"))),
+            SignalEvent::IdTaken(message) => self
+                .state
+                .send_modify(|s| s.notice = Some(format!("PeerJS server: id taken: {message}"))),
         }
         None
     }

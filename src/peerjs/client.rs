@@ -123,6 +123,8 @@ pub enum SignalEvent {
     Expire { peer: String },
     /// The server refused us; the text is sanitized.
     Error(String),
+    /// Someone else has our id (sanitized text): a first registration tries a new one.
+    IdTaken(String),
     /// The connection dropped; we retry after `retry_in` with the same id.
     Disconnected { reason: String, retry_in: Duration },
 }
@@ -246,7 +248,7 @@ pub fn parse_server_message(text: &str) -> Result<Option<SignalEvent>, BadMessag
     Ok(Some(match kind {
         "OPEN" | "HEARTBEAT" => return Ok(None),
         "ERROR" => SignalEvent::Error(message()),
-        "ID-TAKEN" => SignalEvent::Error(format!("id taken: {}", message())),
+        "ID-TAKEN" => SignalEvent::IdTaken(message()),
         "LEAVE" => SignalEvent::Leave { peer: src()? },
         "EXPIRE" => SignalEvent::Expire { peer: src()? },
         "OFFER" | "ANSWER" | "CANDIDATE" => {
@@ -338,6 +340,8 @@ pub enum RegisterError {
     Socket(NetError),
     #[error("the PeerServer refused us: {0}")]
     Refused(String),
+    #[error("the PeerServer refused us: id taken: {0}")]
+    IdTaken(String),
     #[error("the PeerServer did not answer in time")]
     Timeout,
 }
@@ -382,9 +386,7 @@ impl PeerClient {
                     ));
                     return Ok(PeerClient { id, commands: tx });
                 }
-                Err(RegisterError::Refused(m)) if m.starts_with("id taken") => {
-                    last = RegisterError::Refused(m);
-                }
+                Err(RegisterError::IdTaken(m)) => last = RegisterError::IdTaken(m),
                 Err(e) => return Err(e),
             }
         }
@@ -428,6 +430,7 @@ async fn open_socket(
     match parse_server_message(&text) {
         Ok(None) if text.contains("\"OPEN\"") => Ok(ws),
         Ok(Some(SignalEvent::Error(m))) => Err(RegisterError::Refused(m)),
+        Ok(Some(SignalEvent::IdTaken(m))) => Err(RegisterError::IdTaken(m)),
         _ => Err(RegisterError::Refused(format!(
             "unexpected first message {:.60}",
             crate::text::sanitize(&text, 60)
