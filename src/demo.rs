@@ -73,7 +73,7 @@ impl Demo {
     /// then calls, as the workshop's flow has it).
     pub async fn start(config: &DemoConfig) -> anyhow::Result<Demo> {
         anyhow::ensure!(
-            crate::server::spaces::is_valid_space(&config.space),
+            crate::space::protocol::is_valid_space(&config.space),
             "{:?} is not a space name: use 1-64 letters, digits, '-' or '_'",
             config.space
         );

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use super::{CallEvent, EndReason};
 use crate::peerjs::client::{IceCandidate, SignalEvent};
+use crate::peerjs::protocol::name_from_metadata;
 use crate::space::SpaceEvent;
 use crate::ui::{Link, TileState};
 
@@ -220,7 +221,7 @@ impl CallManager {
                         state: TileState::Connecting,
                     },
                 );
-                if let Some(name) = super::name_from_metadata(metadata.as_ref()) {
+                if let Some(name) = name_from_metadata(metadata.as_ref()) {
                     show(
                         out,
                         Show::Name {
@@ -274,7 +275,7 @@ impl CallManager {
                     message: ToCall::Answer(sdp.sdp),
                 });
                 // Other packspaces clients name themselves in their answers.
-                if let Some(name) = super::name_from_metadata(metadata.as_ref()) {
+                if let Some(name) = name_from_metadata(metadata.as_ref()) {
                     show(out, Show::Name { peer, name });
                 }
             }

@@ -15,7 +15,6 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::{Duration, Instant};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
-use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -618,13 +617,4 @@ impl Call<'_> {
             ));
         }
     }
-}
-
-/// The display name in a call's PeerJS metadata, if any (the caller sanitizes it).
-pub fn name_from_metadata(metadata: Option<&Value>) -> Option<String> {
-    metadata?
-        .get("name")?
-        .as_str()
-        .map(str::to_string)
-        .filter(|n| !n.trim().is_empty())
 }

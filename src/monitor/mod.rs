@@ -166,7 +166,7 @@ impl Runner {
                 self.peer
                     .send(SignalCommand::Leave { peer: peer.clone() })
                     .await;
-                let name = crate::call::name_from_metadata(metadata.as_ref());
+                let name = crate::peerjs::protocol::name_from_metadata(metadata.as_ref());
                 return Some(Input::Called { peer, name });
             }
             // Candidates of declined calls, and answers we never asked for.

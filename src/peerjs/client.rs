@@ -6,13 +6,16 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
-use super::protocol::{DEFAULT_KEY, is_valid_id};
+use super::protocol::{
+    ConnectionPayload, ConnectionType, DEFAULT_KEY, Envelope, ErrorPayload, MessageType, TypeField,
+    is_valid_connection_id, is_valid_id,
+};
+pub use super::protocol::{IceCandidate, SessionDescription};
 use crate::net::{Backoff, Endpoint, NetError, WsStream, connect_websocket, http_get};
 
 /// The public PeerJS server the workshop page uses when no host is given.
@@ -22,7 +25,6 @@ pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(5);
 /// Longest SDP and candidate accepted from a peer.
 pub const MAX_SDP_BYTES: usize = 64 << 10;
 pub const MAX_CANDIDATE_BYTES: usize = 2 << 10;
-const MAX_CONNECTION_ID: usize = 64;
 
 /// Where the PeerServer is (`--peer-server URL`, `--peer-key`).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,30 +69,6 @@ impl PeerServerUrl {
             &format!("{}peerjs?key={}&id={id}&token={token}", self.path, self.key),
         )
     }
-}
-
-/// An SDP offer or answer as PeerJS carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionDescription {
-    #[serde(rename = "type")]
-    pub kind: String,
-    pub sdp: String,
-}
-
-/// A trickled ICE candidate as browsers serialize `RTCIceCandidate`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IceCandidate {
-    pub candidate: String,
-    #[serde(rename = "sdpMid", default)]
-    pub sdp_mid: Option<String>,
-    #[serde(rename = "sdpMLineIndex", default)]
-    pub sdp_mline_index: Option<u16>,
-    #[serde(
-        rename = "usernameFragment",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
-    pub username_fragment: Option<String>,
 }
 
 /// Something a PeerServer told us.
@@ -155,21 +133,26 @@ pub enum SignalCommand {
     },
 }
 
-/// The payload of a media OFFER or ANSWER, as PeerJS sends it.
-fn media_payload(connection_id: &str, sdp: &SessionDescription, metadata: &Option<Value>) -> Value {
-    let mut payload = serde_json::json!({
-        "sdp": sdp, "type": "media", "connectionId": connection_id,
-        "browser": concat!("packspaces/", env!("CARGO_PKG_VERSION")),
-    });
-    if let Some(m) = metadata {
-        payload["metadata"] = m.clone();
-    }
-    payload
-}
-
 impl SignalCommand {
-    /// The JSON a PeerJS client sends for this command.
-    pub fn to_json(&self) -> String {
+    /// The message a PeerJS client sends for this command.
+    pub fn to_envelope(&self) -> Envelope {
+        let media = |connection_id: &str| ConnectionPayload {
+            connection_type: Some(ConnectionType::Media),
+            connection_id: connection_id.to_string(),
+            sdp: None,
+            candidate: None,
+            browser: None,
+            metadata: None,
+        };
+        let described =
+            |connection_id: &str, sdp: &SessionDescription, metadata: &Option<Value>| {
+                ConnectionPayload {
+                    sdp: Some(sdp.clone()),
+                    browser: Some(concat!("packspaces/", env!("CARGO_PKG_VERSION")).to_string()),
+                    metadata: metadata.clone(),
+                    ..media(connection_id)
+                }
+            };
         let (kind, dst, payload) = match self {
             SignalCommand::Offer {
                 peer,
@@ -177,9 +160,9 @@ impl SignalCommand {
                 sdp,
                 metadata,
             } => (
-                "OFFER",
+                MessageType::Offer,
                 peer,
-                Some(media_payload(connection_id, sdp, metadata)),
+                Some(described(connection_id, sdp, metadata)),
             ),
             SignalCommand::Answer {
                 peer,
@@ -187,149 +170,140 @@ impl SignalCommand {
                 sdp,
                 metadata,
             } => (
-                "ANSWER",
+                MessageType::Answer,
                 peer,
-                Some(media_payload(connection_id, sdp, metadata)),
+                Some(described(connection_id, sdp, metadata)),
             ),
             SignalCommand::Candidate {
                 peer,
                 connection_id,
                 candidate,
             } => (
-                "CANDIDATE",
+                MessageType::Candidate,
                 peer,
-                Some(serde_json::json!({
-                    "candidate": candidate, "type": "media", "connectionId": connection_id,
-                })),
+                Some(ConnectionPayload {
+                    candidate: Some(candidate.clone()),
+                    ..media(connection_id)
+                }),
             ),
-            SignalCommand::Leave { peer } => ("LEAVE", peer, None),
+            SignalCommand::Leave { peer } => (MessageType::Leave, peer, None),
         };
-        let mut message = serde_json::json!({ "type": kind, "dst": dst });
-        if let Some(p) = payload {
-            message["payload"] = p;
+        Envelope {
+            dst: Some(dst.clone()),
+            payload: payload.and_then(|p| serde_json::to_value(p).ok()),
+            ..Envelope::new(kind)
         }
-        message.to_string()
+    }
+
+    /// The JSON a PeerJS client sends for this command.
+    pub fn to_json(&self) -> String {
+        self.to_envelope().to_json()
     }
 }
 
 /// Why a server message was not turned into an event.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum BadMessage {
-    #[error("not a JSON object")]
+    #[error("not a JSON object with a type")]
     NotJson,
     #[error("unknown message type {0:?}")]
     UnknownType(String),
     #[error("{0} has no valid src peer id")]
-    BadSource(&'static str),
+    BadSource(MessageType),
     #[error("{0} has a malformed payload: {1}")]
-    BadPayload(&'static str, &'static str),
+    BadPayload(MessageType, &'static str),
+    #[error("{0} has a malformed payload: {1}")]
+    BadJson(MessageType, String),
     #[error("a data connection (not supported; only media calls)")]
     DataConnection,
 }
 
 /// Parses one message from the server. `Ok(None)` for messages with nothing to do.
 pub fn parse_server_message(text: &str) -> Result<Option<SignalEvent>, BadMessage> {
-    let Ok(Value::Object(m)) = serde_json::from_str::<Value>(text) else {
-        return Err(BadMessage::NotJson);
+    let envelope = Envelope::parse(text).ok_or(BadMessage::NotJson)?;
+    let kind = match envelope.kind {
+        TypeField::Known(kind) => kind,
+        TypeField::Unknown(other) => {
+            return Err(BadMessage::UnknownType(crate::text::sanitize(&other, 40)));
+        }
     };
-    let kind = m.get("type").and_then(Value::as_str).unwrap_or_default();
-    let src = || match m.get("src").and_then(Value::as_str) {
+    let src = || match envelope.src.as_deref() {
         Some(id) if is_valid_id(id) => Ok(id.to_string()),
-        _ => Err(BadMessage::BadSource(static_kind(kind))),
+        _ => Err(BadMessage::BadSource(kind)),
     };
-    let payload = m.get("payload");
     let message = || {
-        payload
-            .and_then(|p| p.get("msg"))
-            .and_then(Value::as_str)
-            .map(|s| crate::text::sanitize(s, 200))
+        envelope
+            .payload
+            .clone()
+            .and_then(|p| serde_json::from_value::<ErrorPayload>(p).ok())
+            .map(|p| crate::text::sanitize(&p.msg, 200))
             .unwrap_or_else(|| "no reason given".into())
     };
     Ok(Some(match kind {
-        "OPEN" | "HEARTBEAT" => return Ok(None),
-        "ERROR" => SignalEvent::Error(message()),
-        "ID-TAKEN" => SignalEvent::IdTaken(message()),
-        "LEAVE" => SignalEvent::Leave { peer: src()? },
-        "EXPIRE" => SignalEvent::Expire { peer: src()? },
-        "OFFER" | "ANSWER" | "CANDIDATE" => {
+        MessageType::Open | MessageType::Heartbeat => return Ok(None),
+        MessageType::Error => SignalEvent::Error(message()),
+        MessageType::IdTaken => SignalEvent::IdTaken(message()),
+        MessageType::Leave => SignalEvent::Leave { peer: src()? },
+        MessageType::Expire => SignalEvent::Expire { peer: src()? },
+        MessageType::Offer | MessageType::Answer | MessageType::Candidate => {
             let peer = src()?;
-            let kind = static_kind(kind);
-            let payload = payload.ok_or(BadMessage::BadPayload(kind, "missing"))?;
-            if payload.get("type").and_then(Value::as_str) == Some("data") {
+            let payload = envelope
+                .payload
+                .clone()
+                .ok_or(BadMessage::BadPayload(kind, "missing"))?;
+            let payload: ConnectionPayload = serde_json::from_value(payload).map_err(|e| {
+                BadMessage::BadJson(kind, crate::text::sanitize(&e.to_string(), 80))
+            })?;
+            if payload.connection_type == Some(ConnectionType::Data) {
                 return Err(BadMessage::DataConnection);
             }
-            let connection_id = match payload.get("connectionId").and_then(Value::as_str) {
-                Some(c)
-                    if !c.is_empty()
-                        && c.len() <= MAX_CONNECTION_ID
-                        && c.chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') =>
-                {
-                    c.to_string()
+            if !is_valid_connection_id(&payload.connection_id) {
+                return Err(BadMessage::BadPayload(kind, "bad connectionId"));
+            }
+            let connection_id = payload.connection_id;
+            if kind == MessageType::Candidate {
+                let candidate = payload
+                    .candidate
+                    .ok_or(BadMessage::BadPayload(kind, "no candidate"))?;
+                if candidate.candidate.len() > MAX_CANDIDATE_BYTES {
+                    return Err(BadMessage::BadPayload(kind, "candidate too long"));
                 }
-                _ => return Err(BadMessage::BadPayload(kind, "bad connectionId")),
-            };
-            match kind {
-                "CANDIDATE" => {
-                    let candidate: IceCandidate = payload
-                        .get("candidate")
-                        .and_then(|c| serde_json::from_value(c.clone()).ok())
-                        .ok_or(BadMessage::BadPayload(kind, "bad candidate"))?;
-                    if candidate.candidate.len() > MAX_CANDIDATE_BYTES {
-                        return Err(BadMessage::BadPayload(kind, "candidate too long"));
-                    }
-                    SignalEvent::Candidate {
+                SignalEvent::Candidate {
+                    peer,
+                    connection_id,
+                    candidate,
+                }
+            } else {
+                let sdp = payload.sdp.ok_or(BadMessage::BadPayload(kind, "no sdp"))?;
+                if sdp.sdp.len() > MAX_SDP_BYTES {
+                    return Err(BadMessage::BadPayload(kind, "sdp too long"));
+                }
+                let offer = kind == MessageType::Offer;
+                if sdp.kind != if offer { "offer" } else { "answer" } {
+                    return Err(BadMessage::BadPayload(kind, "sdp type does not match"));
+                }
+                let metadata = payload.metadata.filter(|m| !m.is_null());
+                if offer {
+                    SignalEvent::Offer {
                         peer,
                         connection_id,
-                        candidate,
+                        sdp,
+                        metadata,
                     }
-                }
-                _ => {
-                    let sdp: SessionDescription = payload
-                        .get("sdp")
-                        .and_then(|s| serde_json::from_value(s.clone()).ok())
-                        .ok_or(BadMessage::BadPayload(kind, "bad sdp"))?;
-                    if sdp.sdp.len() > MAX_SDP_BYTES {
-                        return Err(BadMessage::BadPayload(kind, "sdp too long"));
-                    }
-                    let expected = if kind == "OFFER" { "offer" } else { "answer" };
-                    if sdp.kind != expected {
-                        return Err(BadMessage::BadPayload(kind, "sdp type does not match"));
-                    }
-                    if kind == "OFFER" {
-                        SignalEvent::Offer {
-                            peer,
-                            connection_id,
-                            sdp,
-                            metadata: payload.get("metadata").cloned().filter(|m| !m.is_null()),
-                        }
-                    } else {
-                        SignalEvent::Answer {
-                            peer,
-                            connection_id,
-                            sdp,
-                            metadata: payload.get("metadata").cloned().filter(|m| !m.is_null()),
-                        }
+                } else {
+                    SignalEvent::Answer {
+                        peer,
+                        connection_id,
+                        sdp,
+                        metadata,
                     }
                 }
             }
         }
-        other => return Err(BadMessage::UnknownType(crate::text::sanitize(other, 40))),
     }))
 }
 
-fn static_kind(kind: &str) -> &'static str {
-    match kind {
-        "OFFER" => "OFFER",
-        "ANSWER" => "ANSWER",
-        "CANDIDATE" => "CANDIDATE",
-        "LEAVE" => "LEAVE",
-        "EXPIRE" => "EXPIRE",
-        _ => "message",
-    }
-}
-
-/// Why registering with the PeerServer failed.
+/// Why registering with a PeerServer failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RegisterError {
     #[error("cannot get a peer id: {0}")]
@@ -428,7 +402,9 @@ async fn open_socket(
         return Err(RegisterError::Refused("the connection closed".into()));
     };
     match parse_server_message(&text) {
-        Ok(None) if text.contains("\"OPEN\"") => Ok(ws),
+        Ok(None) if Envelope::parse(&text).and_then(|e| e.known()) == Some(MessageType::Open) => {
+            Ok(ws)
+        }
         Ok(Some(SignalEvent::Error(m))) => Err(RegisterError::Refused(m)),
         Ok(Some(SignalEvent::IdTaken(m))) => Err(RegisterError::IdTaken(m)),
         _ => Err(RegisterError::Refused(format!(
@@ -493,7 +469,8 @@ async fn pump(
         tokio::select! {
             _ = cancel.cancelled() => return None,
             _ = heartbeat.tick() => {
-                if ws.send(Message::Text(r#"{"type":"HEARTBEAT"}"#.into())).await.is_err() {
+                let beat = Envelope::new(MessageType::Heartbeat).to_json();
+                if ws.send(Message::Text(beat.into())).await.is_err() {
                     return Some("heartbeat failed".into());
                 }
             }
@@ -585,11 +562,11 @@ mod tests {
             ),
             (
                 r#"{"type":"LEAVE","src":"a\u001b[2J"}"#,
-                BadMessage::BadSource("LEAVE"),
+                BadMessage::BadSource(MessageType::Leave),
             ),
             (
                 r#"{"type":"OFFER","src":"a"}"#,
-                BadMessage::BadPayload("OFFER", "missing"),
+                BadMessage::BadPayload(MessageType::Offer, "missing"),
             ),
             (
                 r#"{"type":"OFFER","src":"a","payload":{"type":"data","connectionId":"dc_1"}}"#,
@@ -597,15 +574,19 @@ mod tests {
             ),
             (
                 r#"{"type":"OFFER","src":"a","payload":{"connectionId":"x y","sdp":{"type":"offer","sdp":""}}}"#,
-                BadMessage::BadPayload("OFFER", "bad connectionId"),
+                BadMessage::BadPayload(MessageType::Offer, "bad connectionId"),
             ),
             (
                 r#"{"type":"OFFER","src":"a","payload":{"connectionId":"c","sdp":{"type":"answer","sdp":""}}}"#,
-                BadMessage::BadPayload("OFFER", "sdp type does not match"),
+                BadMessage::BadPayload(MessageType::Offer, "sdp type does not match"),
             ),
             (
-                r#"{"type":"CANDIDATE","src":"a","payload":{"connectionId":"c","candidate":5}}"#,
-                BadMessage::BadPayload("CANDIDATE", "bad candidate"),
+                r#"{"type":"CANDIDATE","src":"a","payload":{"connectionId":"c"}}"#,
+                BadMessage::BadPayload(MessageType::Candidate, "no candidate"),
+            ),
+            (
+                r#"{"type":"ANSWER","src":"a","payload":{"connectionId":"c"}}"#,
+                BadMessage::BadPayload(MessageType::Answer, "no sdp"),
             ),
         ];
         for (text, want) in cases {
@@ -615,8 +596,17 @@ mod tests {
             "sdp": {"type": "offer", "sdp": "x".repeat(MAX_SDP_BYTES + 1)}}});
         assert_eq!(
             parse_server_message(&huge.to_string()),
-            Err(BadMessage::BadPayload("OFFER", "sdp too long"))
+            Err(BadMessage::BadPayload(MessageType::Offer, "sdp too long"))
         );
+        // A payload of the wrong shape says what serde found, made safe to print.
+        let wrong =
+            r#"{"type":"CANDIDATE","src":"a","payload":{"connectionId":"c","candidate":5}}"#;
+        match parse_server_message(wrong) {
+            Err(BadMessage::BadJson(MessageType::Candidate, why)) => {
+                assert!(why.contains("invalid type"), "{why}");
+            }
+            other => panic!("{other:?}"),
+        }
         let error = json!({"type": "ERROR", "payload": {"msg": "Invalid key provided\u{1b}[2J"}});
         assert_eq!(
             parse_server_message(&error.to_string()),

@@ -22,9 +22,10 @@ use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 
+use crate::space::protocol::is_valid_space;
 use page::PageOptions;
 use peerserver::{PeerServer, PeerServerConfig};
-use spaces::{Spaces, is_valid_space};
+use spaces::Spaces;
 
 /// Where the PeerServer lives on our port.
 pub const PEER_PATH: &str = "/peerjs";

@@ -19,11 +19,12 @@ use axum::extract::{Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use serde::Serialize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 
-use crate::peerjs::protocol::{MessageType, errors, is_valid_id};
+use crate::peerjs::protocol::{
+    Envelope, ErrorPayload, MessageType, TypeField, errors, is_valid_id,
+};
 
 /// Limits and timings. Defaults follow `peer` 1.0.2 where it has them.
 #[derive(Debug, Clone)]
@@ -73,21 +74,26 @@ pub enum Outgoing {
     Close,
 }
 
-/// A relayed message, serialized as `peer` does: `{type, src, dst, payload}`.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+/// A message on its way from `src` to `dst` (queued while `dst` is away), written as a
+/// PeerJS [`Envelope`].
+#[derive(Debug, Clone, PartialEq)]
 struct Relay {
-    #[serde(rename = "type")]
-    kind: &'static str,
+    kind: MessageType,
     src: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     dst: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Relayed untouched, as `peer` does.
     payload: Option<Value>,
 }
 
 impl Relay {
-    fn kind(&self) -> Option<MessageType> {
-        MessageType::parse(self.kind)
+    fn to_json(&self) -> String {
+        Envelope {
+            kind: TypeField::Known(self.kind),
+            src: Some(self.src.clone()),
+            dst: self.dst.clone(),
+            payload: self.payload.clone(),
+        }
+        .to_json()
     }
 }
 
@@ -116,10 +122,17 @@ pub enum Refusal {
 impl Refusal {
     pub fn to_json(&self) -> String {
         let (kind, msg) = match self {
-            Refusal::Error(msg) => ("ERROR", *msg),
-            Refusal::IdTaken => ("ID-TAKEN", errors::ID_TAKEN),
+            Refusal::Error(msg) => (MessageType::Error, *msg),
+            Refusal::IdTaken => (MessageType::IdTaken, errors::ID_TAKEN),
         };
-        serde_json::json!({ "type": kind, "payload": { "msg": msg } }).to_string()
+        let payload = ErrorPayload {
+            msg: msg.to_string(),
+        };
+        Envelope {
+            payload: serde_json::to_value(payload).ok(),
+            ..Envelope::new(kind)
+        }
+        .to_json()
     }
 }
 
@@ -180,7 +193,7 @@ impl Realm {
                 if self.clients.len() >= self.config.concurrent_limit {
                     return Err(Refusal::Error(errors::CONNECTION_LIMIT_EXCEED));
                 }
-                let open = r#"{"type":"OPEN"}"#.to_string();
+                let open = Envelope::new(MessageType::Open).to_json();
                 let _ = tx.try_send(Outgoing::Text(open));
                 self.clients.insert(
                     id.to_string(),
@@ -214,14 +227,19 @@ impl Realm {
         if self.clients.get(id).is_none_or(|c| c.conn != conn) {
             return;
         }
-        let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(text) else {
-            tracing::debug!("peerserver: {id} sent a message that is not a JSON object");
+        let Some(envelope) = Envelope::parse(text) else {
+            tracing::debug!("peerserver: {id} sent a message that is not a PeerJS message");
             return;
         };
-        let Some(kind) = object
-            .get("type")
-            .and_then(Value::as_str)
-            .and_then(MessageType::parse)
+        // Unknown types, and types only servers send, are ignored as `peer` does.
+        let Some(
+            kind @ (MessageType::Heartbeat
+            | MessageType::Offer
+            | MessageType::Answer
+            | MessageType::Candidate
+            | MessageType::Leave
+            | MessageType::Expire),
+        ) = envelope.known()
         else {
             return;
         };
@@ -231,15 +249,12 @@ impl Realm {
             }
             return;
         }
-        let dst = match object.remove("dst") {
-            Some(Value::String(dst)) => Some(dst),
-            _ => None,
-        };
+        // The sender is who the connection says, whatever `src` the message claims.
         let relay = Relay {
-            kind: kind.as_str(),
+            kind,
             src: id.to_string(),
-            dst,
-            payload: object.remove("payload").filter(|p| !p.is_null()),
+            dst: envelope.dst,
+            payload: envelope.payload.filter(|p| !p.is_null()),
         };
         self.transmit(relay, now);
     }
@@ -250,7 +265,7 @@ impl Realm {
         if let Some(dst) = &dst
             && let Some(client) = self.clients.get(dst)
         {
-            let text = serde_json::to_string(&message).unwrap_or_default();
+            let text = message.to_json();
             match client.tx.try_send(Outgoing::Text(text)) {
                 Ok(()) => {}
                 Err(mpsc::error::TrySendError::Full(_)) => {
@@ -265,7 +280,7 @@ impl Realm {
                     self.clients.remove(dst);
                     self.transmit(
                         Relay {
-                            kind: MessageType::Leave.as_str(),
+                            kind: MessageType::Leave,
                             src: dst.clone(),
                             dst: Some(message.src),
                             payload: None,
@@ -276,9 +291,9 @@ impl Realm {
             }
             return;
         }
-        match (message.kind(), dst) {
-            (Some(MessageType::Leave | MessageType::Expire), Some(_)) => {}
-            (Some(MessageType::Leave), None) => {
+        match (message.kind, dst) {
+            (MessageType::Leave | MessageType::Expire, Some(_)) => {}
+            (MessageType::Leave, None) => {
                 self.clients.remove(&message.src);
             }
             (_, Some(dst)) => self.enqueue(dst, message, now),
@@ -318,7 +333,7 @@ impl Realm {
                 if seen.insert((message.src.clone(), dst.clone())) {
                     self.transmit(
                         Relay {
-                            kind: MessageType::Expire.as_str(),
+                            kind: MessageType::Expire,
                             src: dst.clone(),
                             dst: Some(message.src),
                             payload: None,
@@ -622,9 +637,10 @@ mod tests {
             join(&mut realm, 3, "a", "t2", t0),
             Err(Refusal::IdTaken)
         ));
+        // In the order `peer` writes it: type first.
         assert_eq!(
             Refusal::IdTaken.to_json(),
-            r#"{"payload":{"msg":"ID is taken"},"type":"ID-TAKEN"}"#
+            r#"{"type":"ID-TAKEN","payload":{"msg":"ID is taken"}}"#
         );
     }
 

@@ -17,22 +17,13 @@ use socketioxide::handler::ConnectHandler as _;
 use socketioxide::socket::Sid;
 
 use crate::peerjs::protocol::is_valid_id;
+use crate::space::protocol::{DEFAULT_SPACE, is_valid_space};
+use crate::space::protocol::{
+    JOIN_SPACE, SPACE_ERROR, SPACE_MEMBERS, USER_CONNECTED, USER_DISCONNECTED,
+};
 
-/// The workshop's one space, joined with the single-argument `join-space`.
-pub const DEFAULT_SPACE: &str = "";
-/// Longest space name.
-pub const MAX_SPACE_LEN: usize = 64;
 /// `join-space` calls one socket may make per minute; more is abuse.
 const JOINS_PER_MINUTE: usize = 30;
-
-/// Space names: 1 to 64 letters, digits, `-` and `_` (they appear in URL paths).
-pub fn is_valid_space(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= MAX_SPACE_LEN
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
-}
 
 /// One participant as the server knows them.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -192,7 +183,7 @@ pub fn attach(io: &SocketIo, spaces: Arc<Mutex<Spaces>>) {
 fn register(socket: SocketRef, spaces: Arc<Mutex<Spaces>>) {
     let on_join = spaces.clone();
     socket.on(
-        "join-space",
+        JOIN_SPACE,
         move |socket: SocketRef, TryData(args): TryData<JoinArgs>| {
             let spaces = on_join.clone();
             async move { join_space(socket, args.map(|a| a.0), spaces).await }
@@ -208,10 +199,7 @@ fn register(socket: SocketRef, spaces: Arc<Mutex<Spaces>>) {
                 .forget(socket.id);
             if let Some((space, peer)) = left {
                 tracing::info!("space {space:?}: {peer} left");
-                let _ = socket
-                    .to(room(&space))
-                    .emit("user-disconnected", &peer)
-                    .await;
+                let _ = socket.to(room(&space)).emit(USER_DISCONNECTED, &peer).await;
             }
         }
     });
@@ -236,7 +224,7 @@ async fn join_space(
         Ok(j) => j,
         Err(e) => {
             tracing::info!("refused join-space from {}: {e}", socket.id);
-            let _ = socket.emit("space-error", &e.to_string());
+            let _ = socket.emit(SPACE_ERROR, &e.to_string());
             if e == JoinError::TooMany {
                 // Let the reason reach the client before the connection goes.
                 tokio::spawn(async move {
@@ -251,15 +239,15 @@ async fn join_space(
         socket.leave(room(&old_space));
         let _ = socket
             .to(room(&old_space))
-            .emit("user-disconnected", &old_peer)
+            .emit(USER_DISCONNECTED, &old_peer)
             .await;
     }
     tracing::info!(
         "space {space:?}: {peer} joined, {} there",
         joined.others.len()
     );
-    let _ = socket.emit("space-members", &joined.others);
-    let _ = socket.to(room(&space)).emit("user-connected", &peer).await;
+    let _ = socket.emit(SPACE_MEMBERS, &joined.others);
+    let _ = socket.to(room(&space)).emit(USER_CONNECTED, &peer).await;
     socket.join(room(&space));
 }
 

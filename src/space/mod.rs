@@ -10,14 +10,17 @@
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use serde_json::Value;
+
 use tokio::sync::mpsc;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_util::sync::CancellationToken;
 
+pub mod packet;
+pub mod protocol;
+
 use crate::net::{Backoff, Endpoint, NetError, WsStream, connect_websocket};
-use crate::peerjs::protocol::is_valid_id;
-use crate::server::spaces::is_valid_space;
+use packet::{Packet, join_packet, parse_handshake, parse_packet, to_space_event};
+use protocol::is_valid_space;
 
 /// Where a space is: the backend's origin and the space name from the URL path.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,23 +134,17 @@ async fn session(
     let mut ws = connect_websocket(&url.socket_url())
         .await
         .map_err(|e| e.to_string())?;
-    // Engine.IO open packet: "0{...pingInterval, pingTimeout...}".
     let open = next_text(&mut ws, Duration::from_secs(10)).await?;
-    let handshake: Value = open
-        .strip_prefix('0')
-        .and_then(|json| serde_json::from_str(json).ok())
+    // Silence longer than the server's ping interval plus its timeout means it is gone.
+    let liveness = parse_handshake(&open)
         .ok_or_else(|| format!("not a socket.io server (first message {open:.40?})"))?;
-    let ping_interval = handshake["pingInterval"].as_u64().unwrap_or(25_000);
-    let ping_timeout = handshake["pingTimeout"].as_u64().unwrap_or(20_000);
-    // Silence longer than this means the server is gone.
-    let liveness = Duration::from_millis(ping_interval + ping_timeout);
-    send(&mut ws, "40".to_string()).await?;
+    send(&mut ws, packet::CONNECT.to_string()).await?;
     tracing::debug!("space: engine.io open, asked for the namespace");
     let mut joined = false;
     loop {
         let text = tokio::select! {
             _ = cancel.cancelled() => {
-                let _ = send(&mut ws, "41".to_string()).await;
+                let _ = send(&mut ws, packet::DISCONNECT.to_string()).await;
                 let _ = ws.close(None).await;
                 return Ok(Ended::Cancelled);
             }
@@ -158,7 +155,7 @@ async fn session(
         };
         let event = match parse_packet(&text) {
             Packet::Ping => {
-                send(&mut ws, "3".to_string()).await?;
+                send(&mut ws, packet::PONG.to_string()).await?;
                 continue;
             }
             Packet::Connected => {
@@ -210,91 +207,9 @@ async fn send(ws: &mut WsStream, text: String) -> Result<(), String> {
         .map_err(|e| e.to_string())
 }
 
-/// The `join-space` event as the workshop page sends it.
-fn join_packet(space: Option<&str>, peer_id: &str) -> String {
-    let args = match space {
-        Some(space) => serde_json::json!(["join-space", space, peer_id]),
-        None => serde_json::json!(["join-space", peer_id]),
-    };
-    format!("42{args}")
-}
-
-#[derive(Debug, PartialEq)]
-enum Packet {
-    Ping,
-    Connected,
-    ConnectError(String),
-    Closed,
-    Event(String, Vec<Value>),
-    Other,
-}
-
-/// Parses an Engine.IO text packet carrying Socket.IO for the default namespace.
-fn parse_packet(text: &str) -> Packet {
-    match text.as_bytes().first() {
-        Some(b'2') => return Packet::Ping,
-        Some(b'1') => return Packet::Closed,
-        Some(b'4') => {}
-        _ => return Packet::Other,
-    }
-    let sio = &text[1..];
-    match sio.as_bytes().first() {
-        Some(b'0') => Packet::Connected,
-        Some(b'1') => Packet::Closed,
-        Some(b'4') => Packet::ConnectError(sio[1..].chars().take(200).collect()),
-        Some(b'2') => {
-            // Optional ack id digits before the JSON array; other namespaces are ignored.
-            let json = sio[1..].trim_start_matches(|c: char| c.is_ascii_digit());
-            match serde_json::from_str::<Value>(json) {
-                Ok(Value::Array(mut items)) if items.first().is_some_and(Value::is_string) => {
-                    let name = items.remove(0).as_str().unwrap_or_default().to_string();
-                    Packet::Event(name, items)
-                }
-                _ => Packet::Other,
-            }
-        }
-        _ => Packet::Other,
-    }
-}
-
-/// Maps a server event to a [`SpaceEvent`]; anything malformed or unknown is dropped
-/// (and logged), since every byte from the network is untrusted.
-fn to_space_event(name: &str, args: &[Value]) -> Option<SpaceEvent> {
-    let peer = || match args.first() {
-        Some(Value::String(id)) if is_valid_id(id) => Some(id.clone()),
-        other => {
-            tracing::warn!(
-                "space: ignored {name} with a bad peer id: {:.80}",
-                format!("{other:?}")
-            );
-            None
-        }
-    };
-    match name {
-        "user-connected" => peer().map(SpaceEvent::UserConnected),
-        "user-disconnected" => peer().map(SpaceEvent::UserDisconnected),
-        "space-members" => match args.first() {
-            Some(Value::Array(ids)) => Some(SpaceEvent::Members(
-                ids.iter()
-                    .filter_map(Value::as_str)
-                    .filter(|id| is_valid_id(id))
-                    .map(str::to_string)
-                    .collect(),
-            )),
-            _ => None,
-        },
-        "space-error" => args
-            .first()
-            .and_then(Value::as_str)
-            .map(|m| SpaceEvent::Refused(crate::text::sanitize(m, 200))),
-        _ => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
 
     #[test]
     fn urls_pick_the_space_from_the_path() {
@@ -323,69 +238,5 @@ mod tests {
         );
         assert!(SpaceUrl::parse("http://h:1/a/b").is_err());
         assert!(SpaceUrl::parse("http://h:1/%1b[2J").is_err());
-    }
-
-    #[test]
-    fn packets_parse_like_socket_io_sends_them() {
-        assert_eq!(parse_packet("2"), Packet::Ping);
-        assert_eq!(parse_packet("40{\"sid\":\"x\"}"), Packet::Connected);
-        assert_eq!(
-            parse_packet("42[\"user-connected\",\"abc\"]"),
-            Packet::Event("user-connected".into(), vec![json!("abc")])
-        );
-        assert_eq!(
-            parse_packet("4217[\"space-members\",[\"a\"]]"),
-            Packet::Event("space-members".into(), vec![json!(["a"])])
-        );
-        assert_eq!(
-            parse_packet("44{\"message\":\"no\"}"),
-            Packet::ConnectError("{\"message\":\"no\"}".into())
-        );
-        for junk in [
-            "",
-            "42",
-            "42{}",
-            "42[1,2]",
-            "42/admin,[\"x\"]",
-            "9",
-            "4\u{1b}",
-        ] {
-            assert!(
-                matches!(parse_packet(junk), Packet::Other | Packet::Closed),
-                "{junk:?}"
-            );
-        }
-    }
-
-    #[test]
-    fn events_are_validated() {
-        assert_eq!(
-            to_space_event("user-connected", &[json!("abc")]),
-            Some(SpaceEvent::UserConnected("abc".into()))
-        );
-        assert_eq!(
-            to_space_event("user-connected", &[json!("\u{1b}[2J")]),
-            None
-        );
-        assert_eq!(to_space_event("user-connected", &[json!(5)]), None);
-        assert_eq!(to_space_event("user-disconnected", &[]), None);
-        assert_eq!(
-            to_space_event("space-members", &[json!(["a", 5, "b c", "\u{7}"])]),
-            Some(SpaceEvent::Members(vec!["a".into(), "b c".into()]))
-        );
-        assert_eq!(
-            to_space_event("space-error", &[json!("bad\u{1b}[31m id")]),
-            Some(SpaceEvent::Refused("bad�[31m id".into()))
-        );
-        assert_eq!(to_space_event("something-else", &[json!("x")]), None);
-    }
-
-    #[test]
-    fn join_matches_the_workshop_page() {
-        assert_eq!(join_packet(None, "p1"), r#"42["join-space","p1"]"#);
-        assert_eq!(
-            join_packet(Some("CSC342"), "p1"),
-            r#"42["join-space","CSC342","p1"]"#
-        );
     }
 }
