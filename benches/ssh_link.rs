@@ -52,10 +52,11 @@ use common::ssh::{SshServer, shell_words};
 use common::visible;
 use common::vterm::VirtualTerminal;
 use packspaces::media::clip::Clip;
+use packspaces::model::TileState;
 use packspaces::output::{MaxRate, OutputConfig, ScreenOutput, SharedBytes};
 use packspaces::render::color::palette_rgb;
 use packspaces::render::{CellGrid, ColorMode, I420Frame, Rgb, cells_from_i420, reserve_video};
-use packspaces::ui::{State, TileState, view};
+use packspaces::ui::{State, view};
 
 const COLS: u16 = 160;
 const ROWS: u16 = 48;
@@ -218,11 +219,11 @@ fn play_row(frames: &[Arc<I420Frame>]) -> ScreenRow {
 /// `join` with `--no-video` shows it: our own tile says "no video".
 fn join_state() -> State {
     let mut state = State::new("127.0.0.1:3000 CSC342", ColorMode::TrueColor);
-    state.our_name = Some("Remote".into());
-    state.our_id = Some("0f1e2d3c-remote".into());
-    state.space_link = packspaces::ui::Link::Up;
-    state.peer_link = packspaces::ui::Link::Up;
-    let p = state.upsert("5a6b7c8d-ada");
+    state.room.our_name = Some("Remote".into());
+    state.room.our_id = Some("0f1e2d3c-remote".into());
+    state.room.space_link = packspaces::model::Link::Up;
+    state.room.peer_link = packspaces::model::Link::Up;
+    let p = state.room.upsert("5a6b7c8d-ada");
     p.set_name("Ada");
     p.state = TileState::Live;
     state
@@ -261,11 +262,11 @@ fn join_row(frames: &[Arc<I420Frame>]) -> ScreenRow {
         cells: 0,
         error_sum: 0.0,
     };
-    state.participants[0].frame = frames.first().cloned();
+    state.room.participants[0].frame = frames.first().cloned();
     let area = join_picture(&state);
     for (k, frame) in frames.iter().enumerate() {
         let now = start + FRAME * k as u32;
-        state.participants[0].frame = Some(Arc::clone(frame));
+        state.room.participants[0].frame = Some(Arc::clone(frame));
         if k.is_multiple_of(30) {
             state.output = Some(output.status(now));
         }
@@ -299,10 +300,10 @@ fn old_join_row(frames: &[Arc<I420Frame>]) -> ScreenRow {
         cells: 0,
         error_sum: 0.0,
     };
-    state.participants[0].frame = frames.first().cloned();
+    state.room.participants[0].frame = frames.first().cloned();
     let area = join_picture(&state);
     for frame in frames {
-        state.participants[0].frame = Some(Arc::clone(frame));
+        state.room.participants[0].frame = Some(Arc::clone(frame));
         terminal
             .draw(|f| view::render_with_video(f, &state))
             .unwrap();

@@ -59,6 +59,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         session
             .shared
             .state()
+            .room
             .participants
             .iter()
             .find_map(|p| p.frame.clone())

@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 
+use crate::model::TileState;
 use crate::session::{Session, SessionConfig};
-use crate::ui::TileState;
 
 pub async fn run(config: SessionConfig) -> anyhow::Result<()> {
     // Taken over once, first: before we say we are in (a signal sent on that line must
@@ -28,7 +28,7 @@ pub async fn run(config: SessionConfig) -> anyhow::Result<()> {
                 let now: BTreeMap<String, TileState> = session
                     .shared
                     .state()
-                    .participants
+                    .room.participants
                     .iter()
                     .map(|p| (p.label().to_string(), p.state))
                     .collect();

@@ -130,7 +130,7 @@ impl Demo {
         let session = Session::start(join(&config.name, Some(ours), true, config.audio)?)
             .await
             .context("cannot join the demo's space")?;
-        session.shared.state().set_invite(&browser_url);
+        session.shared.update(|s| s.set_invite(&browser_url));
         Ok(Demo {
             server,
             bots: started,

@@ -89,6 +89,7 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
     let mut signals = StopSignals::new()?;
     let mut dirty = true;
     let mut status_shown: Option<Instant> = None;
+    let mut changes = session.shared.watch();
     let ending = loop {
         tokio::select! {
             _ = screen.ticks.tick() => {
@@ -98,14 +99,12 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
                     Ok(false) => {}
                     Err(e) => break Ending::TerminalGone(e.to_string()),
                 }
-                {
-                    let mut state = session.shared.state();
-                    dirty |= state.expire_notice(now);
-                    if status_shown.is_none_or(|at| now.saturating_duration_since(at) >= STATUS_EVERY) {
-                        state.output = Some(screen.output.status(now));
-                        status_shown = Some(now);
-                        dirty = true;
-                    }
+                dirty |= session.shared.update_if(|state| state.expire_notice(now));
+                if status_shown.is_none_or(|at| now.saturating_duration_since(at) >= STATUS_EVERY) {
+                    let status = screen.output.status(now);
+                    session.shared.update(|state| state.output = Some(status));
+                    status_shown = Some(now);
+                    dirty = true;
                 }
                 if dirty || screen.output.pending() {
                     match redraw(&mut screen, session, now) {
@@ -114,7 +113,7 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
                     }
                 }
             }
-            _ = session.shared.changed.notified() => dirty = true,
+            _ = changes.changed() => dirty = true,
             input = screen.input.recv() => {
                 let key = match input {
                     None | Some(Input::Closed) => break Ending::TerminalGone("input closed".into()),
@@ -125,16 +124,15 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
                     Some(Input::Key(key)) => key,
                 };
                 let Some(action) = action_for_key(key) else { continue };
-                let effect = session.shared.state().apply(action);
+                let effect = session.shared.update(|state| state.apply(action));
                 match effect {
                     Some(Effect::Quit) => break Ending::Quit,
                     Some(Effect::SaveFrame(peer)) => {
-                        let saved = save_frame(session, &peer);
-                        let mut state = session.shared.state();
-                        match saved {
-                            Ok(path) => state.notify(&format!("saved {}", path.display())),
-                            Err(e) => state.notify(&format!("could not save: {e:#}")),
-                        }
+                        let notice = match save_frame(session, &peer) {
+                            Ok(path) => format!("saved {}", path.display()),
+                            Err(e) => format!("could not save: {e:#}"),
+                        };
+                        session.shared.update(|state| state.notify(&notice));
                     }
                     Some(Effect::MediaChanged) => session.apply_controls(),
                     None => {}
@@ -170,6 +168,7 @@ fn save_frame(session: &Session, peer: &str) -> anyhow::Result<PathBuf> {
     let (frame, label) = {
         let state = session.shared.state();
         let p = state
+            .room
             .participants
             .iter()
             .find(|p| p.peer_id == peer)

@@ -16,7 +16,8 @@
 //!   (`join-space`, who comes and goes); [`peerjs::client`] a PeerJS client (id, signaling,
 //!   heartbeats, reconnects); [`call`] the WebRTC calls (webrtc-rs) with browsers, both
 //!   directions, with [`call::CallManager`] deciding who calls whom (sans-I/O); [`session`]
-//!   ties them together and keeps a [`ui::State`].
+//!   ties them together and keeps the [`model::Room`] (inside a [`ui::State`]) up to date,
+//!   with what the media side reports through the [`feed`].
 //! - **Media** — [`media`]: file readers (y4m, IVF, Annex B), H.264 and VP8 decoding and
 //!   encoding, the test card, cameras and clips we send; [`audio`]: jitter buffer, mixer,
 //!   Opus and sound devices (feature `audio`).
@@ -32,9 +33,15 @@
 //! and sends our answer back through the PeerJS client.
 //!
 //! A frame's way from the network to a cell: [`call`] receives RTP and decodes it to an
-//! [`render::I420Frame`], the [`session`] stores the newest one in its participant's slot in
-//! [`ui::State`], [`ui::view::render`] reserves the tile's cells as a
-//! [`render::VideoSlot`], and [`output::ScreenOutput`] paints it there.
+//! [`render::I420Frame`] which it hands to the [`feed`] (the newest frame wins); the
+//! [`session`]'s runner moves it into its participant's slot in the [`model::Room`];
+//! [`ui::view::render`] reserves the tile's cells as a [`render::VideoSlot`], and
+//! [`output::ScreenOutput`] paints it there.
+//!
+//! A key press's way: [`terminal`]'s input thread decodes it, `join` turns it into a
+//! [`ui::Action`] ([`ui::action_for_key`]), [`ui::State::apply`] changes the state and
+//! may return an [`ui::Effect`] (quit, save a frame, apply the media switches), and the
+//! answer is drawn at once, ahead of the next video frame.
 
 pub mod audio;
 pub mod bot;
@@ -42,9 +49,11 @@ pub mod call;
 pub mod cli;
 pub mod contain;
 pub mod demo;
+pub mod feed;
 pub mod join;
 pub mod logging;
 pub mod media;
+pub mod model;
 pub mod monitor;
 pub mod net;
 pub mod output;

@@ -8,25 +8,26 @@
 //! call everyone who joins after us.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 
-use tokio::sync::{Notify, mpsc};
+use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::{AudioConfig, AudioHandle};
 use crate::call::manager::{Input, Output, Show};
 use crate::call::{
-    self, CallConfig, CallContext, CallEvent, CallHandle, CallManager, FrameSink, ToCall,
-    VideoSource,
+    self, CallConfig, CallContext, CallEvent, CallHandle, CallManager, ToCall, VideoSource,
 };
+use crate::feed::{self, Feed, FeedReceiver, MediaEvent, News, Picture as FeedPicture};
 use crate::media::clip::Clip;
-use crate::media::picture::{self, CameraChoice, Notice, Picture};
+use crate::media::picture::{self, CameraChoice, Picture};
 use crate::media::testcard::{Motion, Palette, TestCard};
+use crate::model::{Link, TileState};
 use crate::peerjs::client::{PeerClient, PeerServerUrl, RegisterError, SignalEvent};
 use crate::render::ColorMode;
 use crate::space::{self, SpaceEvent, SpaceUrl};
-use crate::ui::{Link, State, TileState};
+use crate::ui::State;
 
 /// Our outgoing video: the camera, if one is chosen and works, else the test card. The
 /// camera's picture is scaled to the card's size.
@@ -72,20 +73,37 @@ pub struct SessionConfig {
     pub audio: AudioConfig,
 }
 
-/// The state a session keeps up to date, and a signal that it changed.
+/// The state a session keeps up to date. Every change wakes whoever watches it (the
+/// screen, tests), as the monitor's state does: one `watch` channel.
 pub struct Shared {
-    state: Mutex<State>,
-    pub changed: Notify,
+    state: watch::Sender<State>,
 }
 
 impl Shared {
-    pub fn state(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    /// The state now. A read lock: never hold it across an `.await` or an update.
+    pub fn state(&self) -> watch::Ref<'_, State> {
+        self.state.borrow()
     }
 
-    fn update(&self, f: impl FnOnce(&mut State)) {
-        f(&mut self.state());
-        self.changed.notify_one();
+    /// Changes the state and wakes its watchers; returns what `change` returns.
+    pub fn update<R>(&self, change: impl FnOnce(&mut State) -> R) -> R {
+        let mut result = None;
+        self.state.send_modify(|s| result = Some(change(s)));
+        match result {
+            Some(r) => r,
+            None => unreachable!("send_modify always applies the change"),
+        }
+    }
+
+    /// Changes the state, waking its watchers only if `change` says it changed anything;
+    /// returns that.
+    pub fn update_if(&self, change: impl FnOnce(&mut State) -> bool) -> bool {
+        self.state.send_if_modified(change)
+    }
+
+    /// A receiver whose `changed()` wakes on every change.
+    pub fn watch(&self) -> watch::Receiver<State> {
+        self.state.subscribe()
     }
 }
 
@@ -105,14 +123,13 @@ impl Session {
     /// Registers with the PeerServer, then joins the space and runs until [`Session::leave`].
     pub async fn start(config: SessionConfig) -> Result<Session, RegisterError> {
         let mut state = State::new(&config.space.label(), config.color);
-        state.controls.video_available = config.card.is_some();
-        state.our_name = config
+        state.room.controls.video_available = config.card.is_some();
+        state.room.our_name = config
             .name
             .as_deref()
-            .map(|n| crate::text::sanitize(n, crate::ui::MAX_LABEL));
+            .map(|n| crate::text::sanitize(n, crate::model::MAX_LABEL));
         let shared = Arc::new(Shared {
-            state: Mutex::new(state),
-            changed: Notify::new(),
+            state: watch::channel(state).0,
         });
         let cancel = CancellationToken::new();
         let (signal_tx, signal_rx) = mpsc::channel(256);
@@ -120,45 +137,22 @@ impl Session {
             PeerClient::register(config.peer_server.clone(), signal_tx, cancel.clone()).await?;
         let our_id = peer.id.clone();
         shared.update(|s| {
-            s.our_id = Some(our_id.clone());
-            s.peer_link = Link::Up;
+            s.room.our_id = Some(our_id.clone());
+            s.room.peer_link = Link::Up;
         });
-        let frames: FrameSink = {
-            let shared = shared.clone();
-            Arc::new(move |peer: &str, frame| {
-                shared.update(|s| {
-                    if let Some(p) = s.participant_mut(peer) {
-                        p.frame = Some(frame);
-                        p.state = TileState::Live;
-                    }
-                });
-            })
-        };
-        let speaking: call::SpeakingSink = {
-            let shared = shared.clone();
-            Arc::new(move |peer: &str, speaking| {
-                shared.update(|s| {
-                    if let Some(p) = s.participant_mut(peer) {
-                        p.speaking = speaking;
-                    }
-                });
-            })
-        };
+        // Frames, who speaks and media trouble come back through one feed.
+        let (feed, news) = feed::channel();
         let video = match &config.card {
             Some(spec) => {
                 let name = config.name.as_deref().unwrap_or("packspaces");
                 let card = TestCard::new(spec.width, spec.height, name, spec.palette)
                     .with_motion(spec.motion);
                 let (card, fps) = match &spec.clip {
-                    Some(path) => outgoing_clip(path, spec, name, card, &shared).await,
-                    None => (outgoing_picture(spec, card, &shared).await, spec.fps),
+                    Some(path) => outgoing_clip(path, spec, name, card, &feed).await,
+                    None => (outgoing_picture(spec, card, &feed).await, spec.fps),
                 };
-                let preview: Option<call::send::Preview> = config.self_view.then(|| {
-                    let shared = shared.clone();
-                    Arc::new(move |frame| shared.update(|s| s.self_view = Some(frame)))
-                        as call::send::Preview
-                });
-                VideoSource::test_card(card, fps, 400_000, preview, cancel.clone())
+                let self_view = config.self_view.then(|| feed.clone());
+                VideoSource::test_card(card, fps, 400_000, self_view, cancel.clone())
                     .map_err(|e| {
                         tracing::warn!("no outgoing video: {e}");
                         e
@@ -167,28 +161,19 @@ impl Session {
             }
             None => None,
         };
-        let audio = start_audio(&config.audio, &shared, &cancel);
+        let audio = start_audio(&config.audio, &feed, &cancel);
         shared.update(|s| {
-            s.controls.sound_available = audio.mixer.is_some() || audio.source.is_some();
-        });
-        let audio_sink = audio.mixer.clone().map(|mixer| {
-            Arc::new(move |peer: &str, packet| {
-                mixer
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .push(peer, packet);
-            }) as call::AudioSink
+            s.room.controls.sound_available = audio.mixer.is_some() || audio.source.is_some();
         });
         let (call_tx, call_rx) = mpsc::channel(64);
         let ctx = CallContext {
             config: config.call.clone(),
             signals: peer.sender(),
             events: call_tx,
-            frames,
-            speaking,
+            feed,
             video: video.clone(),
             audio: audio.source.clone(),
-            audio_sink,
+            mixer: audio.mixer.clone(),
         };
         let (space_tx, space_rx) = mpsc::channel(64);
         tokio::spawn(space::run(
@@ -205,7 +190,7 @@ impl Session {
                 calls: HashMap::new(),
                 _peer: peer,
             }
-            .run(signal_rx, space_rx, call_rx, cancel.clone()),
+            .run(signal_rx, space_rx, call_rx, news, cancel.clone()),
         );
         Ok(Session {
             shared,
@@ -217,16 +202,17 @@ impl Session {
         })
     }
 
-    /// Applies the state's media switches ([`crate::ui::Controls`]) to what we send.
+    /// Applies the state's media switches ([`crate::model::Controls`]) to what we send.
     pub fn apply_controls(&self) {
         let (controls, hearing): (_, Vec<(String, f32)>) = {
             let state = self.shared.state();
             let hearing = state
+                .room
                 .participants
                 .iter()
                 .map(|p| (p.peer_id.clone(), p.hearing.gain()))
                 .collect();
-            (state.controls, hearing)
+            (state.room.controls, hearing)
         };
         if let Some(video) = &self.video {
             video.set_video_on(controls.video_on);
@@ -249,11 +235,10 @@ impl Session {
 
 /// The camera `spec` chooses, else the card; why there is no camera (none found, cannot
 /// open, no camera support in this build) goes to the status bar.
-async fn outgoing_picture(spec: &CardSpec, card: TestCard, shared: &Arc<Shared>) -> Picture {
+async fn outgoing_picture(spec: &CardSpec, card: TestCard, feed: &Feed) -> Picture {
     if spec.camera == CameraChoice::Off {
         return Picture::card(card);
     }
-    let notice = notice_sink(shared);
     let (choice, width, height, fps) = (spec.camera, card.width, card.height, spec.fps);
     // Opening a camera blocks (V4L2 ioctls, up to a few seconds for a slow one).
     let opened =
@@ -261,10 +246,10 @@ async fn outgoing_picture(spec: &CardSpec, card: TestCard, shared: &Arc<Shared>)
             .await
             .unwrap_or_else(|e| Err(format!("camera: {e}")));
     match opened {
-        Ok(live) => Picture::live(card, live, notice),
+        Ok(live) => Picture::live(card, live, feed.clone()),
         Err(why) => {
             tracing::info!("no camera: {why}");
-            notice(&format!("{why}: sending the test card"));
+            feed.notice(&format!("{why}: sending the test card"));
             Picture::card(card)
         }
     }
@@ -277,9 +262,8 @@ async fn outgoing_clip(
     spec: &CardSpec,
     name: &str,
     card: TestCard,
-    shared: &Arc<Shared>,
+    feed: &Feed,
 ) -> (Picture, u32) {
-    let notice = notice_sink(shared);
     let opened = {
         let path = path.to_path_buf();
         tokio::task::spawn_blocking(move || Clip::open(&path))
@@ -292,10 +276,10 @@ async fn outgoing_clip(
             let fps = (clip.fps().round() as u32).clamp(1, 60);
             let card = TestCard::new(clip.width(), clip.height(), name, spec.palette)
                 .with_motion(spec.motion);
-            (Picture::live(card, Box::new(clip), notice), fps)
+            (Picture::live(card, Box::new(clip), feed.clone()), fps)
         }
         Err(why) => {
-            notice(&format!(
+            feed.notice(&format!(
                 "cannot play {}: {why}: sending the test card",
                 path.display()
             ));
@@ -304,29 +288,15 @@ async fn outgoing_clip(
     }
 }
 
-/// Where the outgoing picture's troubles go: the status bar.
-fn notice_sink(shared: &Arc<Shared>) -> Notice {
-    let shared = shared.clone();
-    Arc::new(move |text: &str| shared.update(|s| s.notify(text)))
-}
-
 /// Starts the session's sound; device trouble goes to the status bar.
 #[cfg(feature = "audio")]
-fn start_audio(
-    config: &AudioConfig,
-    shared: &Arc<Shared>,
-    cancel: &CancellationToken,
-) -> AudioHandle {
-    let trouble: crate::audio::Trouble = {
-        let shared = shared.clone();
-        Arc::new(move |message: String| shared.update(|s| s.sound_trouble(&message)))
-    };
-    crate::audio::setup::start(config, &trouble, cancel)
+fn start_audio(config: &AudioConfig, feed: &Feed, cancel: &CancellationToken) -> AudioHandle {
+    crate::audio::setup::start(config, feed, cancel)
 }
 
 /// Without the `audio` feature there is no sound to start.
 #[cfg(not(feature = "audio"))]
-fn start_audio(_: &AudioConfig, _: &Arc<Shared>, _: &CancellationToken) -> AudioHandle {
+fn start_audio(_: &AudioConfig, _: &Feed, _: &CancellationToken) -> AudioHandle {
     AudioHandle::default()
 }
 
@@ -349,6 +319,7 @@ impl Runner {
         mut signals: mpsc::Receiver<SignalEvent>,
         mut space: mpsc::Receiver<SpaceEvent>,
         mut calls: mpsc::Receiver<CallEvent>,
+        mut media: FeedReceiver,
         cancel: CancellationToken,
     ) {
         loop {
@@ -357,6 +328,10 @@ impl Runner {
                 Some(event) = signals.recv() => Input::Signal(event),
                 Some(event) = space.recv() => Input::Space(event),
                 Some(event) = calls.recv() => Input::Call(event),
+                Some(news) = media.next() => {
+                    self.shared.update(|s| take_news(s, news));
+                    continue;
+                }
                 else => break,
             };
             self.handle(input).await;
@@ -404,36 +379,62 @@ impl Runner {
     }
 }
 
+/// Puts what the media side reported into the state.
+fn take_news(s: &mut State, news: News) {
+    match news {
+        News::Frames(frames) => {
+            for (picture, frame) in frames {
+                match picture {
+                    FeedPicture::Peer(peer) => {
+                        if let Some(p) = s.room.participant_mut(&peer) {
+                            p.frame = Some(frame);
+                            p.state = TileState::Live;
+                        }
+                    }
+                    FeedPicture::Own => s.room.self_view = Some(frame),
+                }
+            }
+        }
+        News::Event(MediaEvent::Speaking { peer, speaking }) => {
+            if let Some(p) = s.room.participant_mut(&peer) {
+                p.speaking = speaking;
+            }
+        }
+        News::Event(MediaEvent::Notice(text)) => s.notify(&text),
+        News::Event(MediaEvent::SoundTrouble(text)) => s.sound_trouble(&text),
+    }
+}
+
 /// Applies what the call manager shows to the state.
 fn show(s: &mut State, change: Show) {
     match change {
-        Show::Tile { peer, state } => s.upsert(&peer).state = state,
+        Show::Tile { peer, state } => s.room.upsert(&peer).state = state,
         Show::Name { peer, name } => {
-            if let Some(p) = s.participant_mut(&peer) {
+            if let Some(p) = s.room.participant_mut(&peer) {
                 p.set_name(&name);
             }
         }
         Show::Connected { peer } => {
-            if let Some(p) = s.participant_mut(&peer)
+            if let Some(p) = s.room.participant_mut(&peer)
                 && p.frame.is_none()
             {
                 p.state = TileState::Live;
             }
         }
         Show::Ended { peer, state } => {
-            if let Some(p) = s.participant_mut(&peer) {
+            if let Some(p) = s.room.participant_mut(&peer) {
                 p.state = state;
                 p.frame = None;
             }
         }
         Show::Unreachable { peer } => {
-            if let Some(p) = s.participant_mut(&peer) {
+            if let Some(p) = s.room.participant_mut(&peer) {
                 p.state = TileState::Unreachable;
             }
         }
         Show::Gone { peer } => s.remove(&peer),
         Show::Notice(text) => s.notify(&text),
-        Show::PeerServer(link) => s.peer_link = link,
-        Show::Space(link) => s.space_link = link,
+        Show::PeerServer(link) => s.room.peer_link = link,
+        Show::Space(link) => s.room.space_link = link,
     }
 }

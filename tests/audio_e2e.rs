@@ -30,7 +30,7 @@ fn press_m(session: &Session) {
     use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
     use packspaces::ui::{Effect, action_for_key};
     let action = action_for_key(KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE)).unwrap();
-    let effect = session.shared.state().apply(action);
+    let effect = session.shared.update(|s| s.apply(action));
     assert_eq!(effect, Some(Effect::MediaChanged));
     session.apply_controls();
 }
@@ -89,7 +89,7 @@ async fn a_bots_tone_arrives_at_its_level_and_stops_within_200_ms_of_a_mute() {
     };
     // `m` on the bot's screen, the way the UI loop handles it.
     press_m(&bot);
-    assert!(!bot.shared.state().controls.mic_on);
+    assert!(!bot.shared.state().room.controls.mic_on);
     let muted_at = Instant::now();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let at_200_ms = received();

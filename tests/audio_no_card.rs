@@ -59,9 +59,10 @@ async fn without_a_sound_card_join_says_so_and_alsa_stays_off_the_screen() {
     while !bot
         .shared
         .state()
+        .room
         .participants
         .iter()
-        .any(|p| p.label() == "Ears" && p.state == packspaces::ui::TileState::Live)
+        .any(|p| p.label() == "Ears" && p.state == packspaces::model::TileState::Live)
     {
         assert!(
             Instant::now() < deadline,

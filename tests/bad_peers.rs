@@ -10,12 +10,12 @@ use std::time::{Duration, Instant};
 
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
+use packspaces::model::TileState;
 use packspaces::peerjs::client::{
     IceCandidate, PeerClient, PeerServerUrl, SessionDescription, SignalCommand,
 };
 use packspaces::server::{ServeOptions, start};
 use packspaces::session::{CardSpec, Session, SessionConfig};
-use packspaces::ui::TileState;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
@@ -96,7 +96,7 @@ async fn a_session_survives_hostile_signaling_and_still_sees_a_good_peer() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     {
         let s = victim.shared.state();
-        for p in &s.participants {
+        for p in &s.room.participants {
             assert_ne!(p.state, TileState::Live, "a broken call cannot be live");
             assert!(
                 !p.label().chars().any(char::is_control),
@@ -113,6 +113,7 @@ async fn a_session_survives_hostile_signaling_and_still_sees_a_good_peer() {
         let live = victim
             .shared
             .state()
+            .room
             .participants
             .iter()
             .any(|p| p.label() == "Good" && p.state == TileState::Live && p.frame.is_some());

@@ -86,7 +86,7 @@ async fn hears_our_tone_and_we_hear_it(driver: &'static str) {
         use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
         let key = KeyEvent::new(KeyCode::Char('m'), KeyModifiers::NONE);
         let action = packspaces::ui::action_for_key(key).unwrap();
-        session.shared.state().apply(action);
+        session.shared.update(|s| s.apply(action));
         session.apply_controls();
     }
     // PeerJS cannot renegotiate, so the page's track is never flagged muted: what a browser

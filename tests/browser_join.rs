@@ -14,9 +14,10 @@ use common::page::Page;
 use common::{BLUE, GREEN, RED, WHITE, quadrants};
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
+use packspaces::model::TileState;
 use packspaces::render::Rgb;
 use packspaces::session::{CardSpec, Session, SessionConfig};
-use packspaces::ui::{TileState, view};
+use packspaces::ui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -109,6 +110,7 @@ async fn live_screen(session: &Session) -> (Buffer, packspaces::ui::State) {
         let live = session
             .shared
             .state()
+            .room
             .participants
             .iter()
             .any(|p| p.state == TileState::Live && p.frame.is_some());
@@ -154,6 +156,7 @@ async fn assert_terminal_sees_quadrants(session: &Session) {
 async fn assert_terminal_sees_saturated_colour(session: &Session) {
     let (buf, state) = live_screen(session).await;
     let frame = state
+        .room
         .participants
         .iter()
         .find_map(|p| p.frame.clone())
@@ -175,6 +178,7 @@ async fn assert_speaking_shows(session: &Session) {
     while !session
         .shared
         .state()
+        .room
         .participants
         .iter()
         .any(|p| p.speaking)
@@ -312,6 +316,7 @@ async fn run_scenario(backend: Backend, browser: Browser, peerjs: &str, browser_
         let name = session
             .shared
             .state()
+            .room
             .participants
             .iter()
             .find_map(|p| p.name.clone());

@@ -12,8 +12,9 @@ use std::time::{Duration, Instant};
 use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use packspaces::demo::{BOT_NAMES, Demo, DemoConfig};
 use packspaces::media::testcard::PALETTES;
+use packspaces::model::TileState;
 use packspaces::render::Rgb;
-use packspaces::ui::{Effect, State, TileState, action_for_key, view};
+use packspaces::ui::{Effect, State, action_for_key, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -40,6 +41,7 @@ async fn all_bots_live(demo: &Demo) {
             .session
             .shared
             .state()
+            .room
             .participants
             .iter()
             .filter(|p| p.state == TileState::Live && p.frame.is_some())
@@ -107,6 +109,7 @@ async fn the_demo_shows_every_bot_in_its_colours_and_zooms_on_request() {
 
     // Tab to Grace, zoom with Enter: her colour fills the screen, nobody else's shows.
     let grace = state
+        .room
         .participants
         .iter()
         .position(|p| p.label() == "Grace")

@@ -17,9 +17,9 @@ use std::time::{Duration, Instant};
 use common::page::Page;
 use common::{NodeServer, loopback_session_at, node_dir};
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
+use packspaces::model::Link;
 use packspaces::server::{ServeOptions, start};
 use packspaces::session::{CardSpec, Session};
-use packspaces::ui::Link;
 use serde_json::Value;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -151,7 +151,7 @@ async fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool
 async fn bots_come_and_go(space_url: &str, peer_server: &str) {
     let ada = bot(space_url, peer_server, "Ada", false).await;
     eventually("Ada joined the space", Duration::from_secs(10), || {
-        ada.shared.state().space_link == Link::Up
+        ada.shared.state().room.space_link == Link::Up
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -172,6 +172,7 @@ async fn bots_come_and_go(space_url: &str, peer_server: &str) {
         || {
             !ada.shared
                 .state()
+                .room
                 .participants
                 .iter()
                 .any(|p| p.peer_id == monitor.id)
@@ -192,6 +193,7 @@ async fn bots_come_and_go(space_url: &str, peer_server: &str) {
     eventually("Ada's call reached Bob", Duration::from_secs(10), || {
         bob.shared
             .state()
+            .room
             .participants
             .iter()
             .any(|p| p.peer_id == ada.our_id)
@@ -200,6 +202,7 @@ async fn bots_come_and_go(space_url: &str, peer_server: &str) {
     let tiles: Vec<String> = bob
         .shared
         .state()
+        .room
         .participants
         .iter()
         .map(|p| p.peer_id.clone())

@@ -261,9 +261,9 @@ async fn bot_sees(
     loop {
         let done = {
             let state = bot.shared.state();
-            let mut theirs = state.participants.iter().filter(|p| p.label() == name);
+            let mut theirs = state.room.participants.iter().filter(|p| p.label() == name);
             if present {
-                theirs.any(|p| p.state == packspaces::ui::TileState::Live)
+                theirs.any(|p| p.state == packspaces::model::TileState::Live)
             } else {
                 // Gone from the space, not merely unreachable.
                 theirs.next().is_none()

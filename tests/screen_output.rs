@@ -12,9 +12,10 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
 use common::visible;
+use packspaces::model::TileState;
 use packspaces::output::{Drawn, MaxRate, OutputConfig, ScreenOutput, SharedBytes};
 use packspaces::render::{ColorMode, I420Frame, Rgb};
-use packspaces::ui::{Action, State, TileState, layout, view};
+use packspaces::ui::{Action, State, layout, view};
 use ratatui::layout::Rect;
 
 const RED: Rgb = Rgb::new(255, 0, 0);
@@ -26,14 +27,14 @@ fn solid(c: Rgb) -> Option<Arc<I420Frame>> {
 
 fn two_people() -> State {
     let mut s = State::new("127.0.0.1:3000 CSC342", ColorMode::TrueColor);
-    s.our_id = Some("0123456789abcdef".into());
-    s.our_name = Some("Me".into());
-    s.self_view = solid(BLUE);
-    let ada = s.upsert("ada-id");
+    s.room.our_id = Some("0123456789abcdef".into());
+    s.room.our_name = Some("Me".into());
+    s.room.self_view = solid(BLUE);
+    let ada = s.room.upsert("ada-id");
     ada.set_name("Ada");
     ada.state = TileState::Live;
     ada.frame = solid(RED);
-    s.upsert("bob-id").state = TileState::Connecting;
+    s.room.upsert("bob-id").state = TileState::Connecting;
     s
 }
 
@@ -173,10 +174,10 @@ fn tiles_and_chrome_arrive_in_one_synchronized_write_and_an_unchanged_screen_cos
     // A new picture for Ada (same colour, new frame): only her tile could change, and
     // since it looks the same, nothing is written either.
     let mut again = state.clone();
-    again.participant_mut("ada-id").unwrap().frame = solid(RED);
+    again.room.participant_mut("ada-id").unwrap().frame = solid(RED);
     assert_eq!(screen.draw(&again, now + Duration::from_secs(2)), 0);
     // A new colour is one write inside synchronized output.
-    again.participant_mut("ada-id").unwrap().frame = solid(Rgb::new(0, 255, 0));
+    again.room.participant_mut("ada-id").unwrap().frame = solid(Rgb::new(0, 255, 0));
     let before = screen.output.stats().frames;
     screen.draw(&again, now + Duration::from_secs(3));
     assert_eq!(screen.output.stats().frames, before + 1);
@@ -278,8 +279,8 @@ fn byte_caps_hold_per_frame_and_per_second_and_the_picture_still_completes() {
             (i * 91 % 256) as u8,
             (i * 13 % 256) as u8,
         );
-        state.participant_mut("ada-id").unwrap().frame = solid(c);
-        state.self_view = solid(Rgb::new(c.b, c.r, c.g));
+        state.room.participant_mut("ada-id").unwrap().frame = solid(c);
+        state.room.self_view = solid(Rgb::new(c.b, c.r, c.g));
         let video_before = screen.output.stats().video_bytes;
         let bytes = screen.draw(&state, now);
         let video = screen.output.stats().video_bytes - video_before;
@@ -304,7 +305,11 @@ fn byte_caps_hold_per_frame_and_per_second_and_the_picture_still_completes() {
     assert!(
         screen.cells_of(
             inner(t[1]),
-            state.participants[0].frame.as_ref().unwrap().pixel(0, 0)
+            state.room.participants[0]
+                .frame
+                .as_ref()
+                .unwrap()
+                .pixel(0, 0)
         ) > 100
     );
 }
@@ -346,7 +351,7 @@ fn a_terminal_that_stops_reading_holds_one_frame_and_resumes_at_the_newest() {
     for i in 0..300u32 {
         now += Duration::from_millis(33);
         let c = Rgb::new((i % 200) as u8, 50, 50);
-        state.participant_mut("ada-id").unwrap().frame = solid(c);
+        state.room.participant_mut("ada-id").unwrap().frame = solid(c);
         let started = Instant::now();
         assert_eq!(
             output.draw(now, |f| view::render(f, &state)).unwrap(),
@@ -355,7 +360,7 @@ fn a_terminal_that_stops_reading_holds_one_frame_and_resumes_at_the_newest() {
         assert!(started.elapsed() < Duration::from_secs(1), "draw blocked");
     }
     let newest = Rgb::new(0, 255, 0);
-    state.participant_mut("ada-id").unwrap().frame = solid(newest);
+    state.room.participant_mut("ada-id").unwrap().frame = solid(newest);
     {
         let (lock, released) = &*stalled.open;
         *lock.lock().unwrap() = true;
@@ -486,13 +491,13 @@ fn a_tight_rate_lowers_the_video_frame_rate_instead_of_thinning_every_frame() {
         config.min_fill = min_fill;
         let mut screen = Screen::new(160, 48, config);
         let mut state = State::new("x", ColorMode::TrueColor);
-        let p = state.upsert("cam");
+        let p = state.room.upsert("cam");
         p.state = TileState::Live;
         state.focused = true;
         let t0 = Instant::now();
         let mut drawn_with_video = 0;
         for i in 0..90u32 {
-            state.participants[0].frame = Some(Arc::new(speckled(i)));
+            state.room.participants[0].frame = Some(Arc::new(speckled(i)));
             let before = screen.output.stats().video_bytes;
             screen.draw(&state, t0 + Duration::from_millis(33) * i);
             if screen.output.stats().video_bytes > before {
@@ -539,17 +544,17 @@ fn a_flat_picture_is_whole_in_its_first_frame() {
 fn the_per_cell_cap_counts_the_chrome_too() {
     let mut screen = Screen::truecolor(160, 48);
     let mut state = State::new("127.0.0.1:3000 CSC342", ColorMode::TrueColor);
-    let p = state.upsert("cam");
+    let p = state.room.upsert("cam");
     p.state = TileState::Live;
     let t0 = Instant::now();
     let (mut written, mut frames) = (0usize, 0usize);
     for i in 0..60u32 {
         let now = t0 + Duration::from_millis(33) * i;
-        state.participants[0].frame = Some(Arc::new(speckled(i)));
+        state.room.participants[0].frame = Some(Arc::new(speckled(i)));
         // New figures in the status bar now and then, and a new name, as in a call.
         if i % 10 == 0 {
             state.output = Some(screen.output.status(now));
-            state.participants[0].set_name(&format!("camera {i}"));
+            state.room.participants[0].set_name(&format!("camera {i}"));
         }
         written += screen.draw(&state, now);
         frames += 1;

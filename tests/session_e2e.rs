@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use packspaces::call::VideoCodec;
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
+use packspaces::model::TileState;
 use packspaces::server::{ServeOptions, start};
 use packspaces::session::{CardSpec, Session, SessionConfig};
-use packspaces::ui::{TileState, view};
+use packspaces::ui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::style::Color;
@@ -66,7 +67,8 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
     loop {
         let live = {
             let s = viewer.shared.state();
-            s.participants
+            s.room
+                .participants
                 .iter()
                 .filter(|p| p.state == TileState::Live && p.frame.is_some())
                 .count()
@@ -80,6 +82,7 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
             viewer
                 .shared
                 .state()
+                .room
                 .participants
                 .iter()
                 .map(|p| (p.label().to_string(), p.state))
@@ -88,7 +91,7 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     let state = viewer.shared.state().clone();
-    let names: Vec<&str> = state.participants.iter().map(|p| p.label()).collect();
+    let names: Vec<&str> = state.room.participants.iter().map(|p| p.label()).collect();
     assert!(
         names.contains(&"Red") && names.contains(&"Blue"),
         "names from metadata: {names:?}"
@@ -110,6 +113,7 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
         while !who
             .shared
             .state()
+            .room
             .participants
             .iter()
             .any(|p| p.label() == other && p.state == TileState::Live)
@@ -128,6 +132,7 @@ async fn a_terminal_sees_two_bots_in_their_colours() {
     while viewer
         .shared
         .state()
+        .room
         .participants
         .iter()
         .any(|p| p.label() == "Red")
@@ -164,7 +169,7 @@ async fn a_terminal_that_takes_only_vp8_sees_a_bot_over_vp8() {
 /// The card background `who`'s newest frame shows.
 fn background_of(viewer: &Session, who: &str) -> Option<packspaces::render::Rgb> {
     let state = viewer.shared.state();
-    let p = state.participants.iter().find(|p| p.label() == who)?;
+    let p = state.room.participants.iter().find(|p| p.label() == who)?;
     p.frame.as_deref().map(common::card_background)
 }
 
@@ -204,12 +209,12 @@ async fn video_off_sends_the_grey_card_and_on_brings_the_picture_back() {
     // `v` on the sender's screen, as its UI loop would handle it.
     let press_v = || {
         let action = action_for_key(KeyEvent::new(KeyCode::Char('v'), KeyModifiers::NONE));
-        let effect = sender.shared.state().apply(action.unwrap());
+        let effect = sender.shared.update(|s| s.apply(action.unwrap()));
         assert_eq!(effect, Some(Effect::MediaChanged));
         sender.apply_controls();
     };
     press_v();
-    assert_eq!(sender.shared.state().controls.summary(), "video off");
+    assert_eq!(sender.shared.state().room.controls.summary(), "video off");
     wait_for_background(&viewer, "Sender", OFF_PALETTE.background).await;
     press_v();
     wait_for_background(&viewer, "Sender", PALETTES[3].background).await;

@@ -5,8 +5,9 @@
 
 use std::sync::Arc;
 
+use packspaces::model::TileState;
 use packspaces::render::{ColorMode, I420Frame, Rgb};
-use packspaces::ui::{Action, State, TileState, layout, view};
+use packspaces::ui::{Action, State, layout, view};
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
@@ -65,14 +66,14 @@ fn inner(r: Rect) -> Rect {
 
 fn two_people() -> State {
     let mut s = State::new("127.0.0.1:3000 CSC342", ColorMode::TrueColor);
-    s.our_id = Some("0123456789abcdef".into());
-    s.our_name = Some("Me".into());
-    s.self_view = solid(Rgb::new(0, 0, 255));
-    let ada = s.upsert("ada-id");
+    s.room.our_id = Some("0123456789abcdef".into());
+    s.room.our_name = Some("Me".into());
+    s.room.self_view = solid(Rgb::new(0, 0, 255));
+    let ada = s.room.upsert("ada-id");
     ada.set_name("Ada");
     ada.state = TileState::Live;
     ada.frame = solid(Rgb::new(255, 0, 0));
-    s.upsert("bob-id").state = TileState::Connecting;
+    s.room.upsert("bob-id").state = TileState::Connecting;
     s
 }
 
@@ -125,7 +126,7 @@ fn focus_fills_the_video_area_with_the_selected_participant() {
 fn the_grid_reflows_for_many_participants() {
     let mut s = State::new("x", ColorMode::TrueColor);
     for i in 0..7 {
-        let p = s.upsert(&format!("peer{i}"));
+        let p = s.room.upsert(&format!("peer{i}"));
         p.state = TileState::Live;
         p.frame = solid(Rgb::new(0, 255, 0));
     }
@@ -146,7 +147,8 @@ fn the_grid_reflows_for_many_participants() {
 #[test]
 fn hostile_names_never_reach_the_terminal_as_control_characters() {
     let mut s = two_people();
-    s.participant_mut("ada-id")
+    s.room
+        .participant_mut("ada-id")
         .unwrap()
         .set_name("\u{1b}]0;pwned\u{7}\u{1b}[2J");
     s.notify("server says \u{1b}[31mhi");

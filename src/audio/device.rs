@@ -18,7 +18,8 @@ use tokio_util::sync::CancellationToken;
 
 use super::mixer::Mixer;
 use super::resample::Resampler;
-use super::{FRAME, FRAME_SAMPLES, SAMPLE_RATE, Trouble};
+use super::{FRAME, FRAME_SAMPLES, SAMPLE_RATE};
+use crate::feed::Feed;
 
 /// How long to wait for a device to open before giving up on it.
 const OPEN_TIMEOUT: Duration = Duration::from_secs(3);
@@ -41,7 +42,7 @@ macro_rules! by_format {
 pub fn start_playback(
     mixer: Arc<Mutex<Mixer>>,
     use_device: bool,
-    trouble: Trouble,
+    trouble: Feed,
     cancel: CancellationToken,
 ) -> Result<(), String> {
     std::thread::Builder::new()
@@ -52,7 +53,7 @@ pub fn start_playback(
                     Ok(()) => return,
                     Err(e) => {
                         tracing::warn!("audio: {e}");
-                        trouble(e);
+                        trouble.sound_trouble(&e);
                     }
                 }
             }
@@ -192,7 +193,7 @@ impl Puller {
 /// captured. A failure to open is returned; a later failure ends the input (and is told
 /// to `trouble`).
 pub fn open_microphone(
-    trouble: Trouble,
+    trouble: Feed,
     cancel: CancellationToken,
 ) -> Result<impl FnMut(&mut [f32]) -> bool + Send + 'static, String> {
     // Chunks of 48 kHz mono samples; bounded: if the encoder stalls, capture drops.
@@ -212,7 +213,7 @@ pub fn open_microphone(
             let _ = opened_tx.send(Ok(()));
             if let Some(e) = until_failure(&failed, &cancel) {
                 tracing::warn!("audio: {e}");
-                trouble(e);
+                trouble.sound_trouble(&e);
             }
             drop(stream);
         })

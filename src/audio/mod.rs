@@ -98,10 +98,6 @@ impl AudioConfig {
     }
 }
 
-/// Where sound-device trouble is reported: one sentence whose part before the first colon
-/// is short enough for the status bar ("no microphone: …", "sound output failed: …").
-pub type Trouble = Arc<dyn Fn(String) + Send + Sync>;
-
 /// A running session's sound: the mix of what we hear and our outgoing source, for the
 /// UI's controls (mute, volumes) and for tests.
 #[derive(Clone, Default)]

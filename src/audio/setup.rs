@@ -1,6 +1,8 @@
 //! Starts a session's sound from its [`AudioConfig`]: the mixer and its playback (device
 //! or clock), and our outgoing source (microphone, tone or speech-like buzz) with its Opus
-//! encoder. Anything that fails is told to `trouble` and left out; the call goes on.
+//! encoder. Anything that fails is told to the session's feed ([`Feed::sound_trouble`]: one
+//! sentence whose part before the first colon is short enough for the status bar, such as
+//! "no microphone: …") and left out; the call goes on.
 
 use std::sync::{Arc, Mutex};
 
@@ -10,12 +12,13 @@ use super::codec::{OpusDecoder, OpusEncoder};
 use super::mixer::{FrameDecoder, Mixer};
 use super::source::{AudioSource, paced};
 use super::tone::Tone;
-use super::{AudioConfig, AudioHandle, AudioInput, AudioOutput, Trouble, device};
+use super::{AudioConfig, AudioHandle, AudioInput, AudioOutput, device};
+use crate::feed::Feed;
 
 /// Peak level of a bot's tone: -10 dBFS, clearly audible, far from clipping.
 const TONE_AMPLITUDE: f32 = 0.3;
 
-pub fn start(config: &AudioConfig, trouble: &Trouble, cancel: &CancellationToken) -> AudioHandle {
+pub fn start(config: &AudioConfig, trouble: &Feed, cancel: &CancellationToken) -> AudioHandle {
     let mixer = match config.play {
         AudioOutput::Nothing => None,
         play => {
@@ -26,7 +29,7 @@ pub fn start(config: &AudioConfig, trouble: &Trouble, cancel: &CancellationToken
             match device::start_playback(mixer.clone(), device, trouble.clone(), cancel.clone()) {
                 Ok(()) => Some(mixer),
                 Err(e) => {
-                    trouble(e);
+                    trouble.sound_trouble(&e);
                     None
                 }
             }
@@ -36,7 +39,7 @@ pub fn start(config: &AudioConfig, trouble: &Trouble, cancel: &CancellationToken
         Ok(source) => source,
         Err(e) => {
             tracing::warn!("audio: {e}");
-            trouble(e);
+            trouble.sound_trouble(&e);
             None
         }
     };
@@ -45,7 +48,7 @@ pub fn start(config: &AudioConfig, trouble: &Trouble, cancel: &CancellationToken
 
 fn outgoing(
     input: AudioInput,
-    trouble: &Trouble,
+    trouble: &Feed,
     cancel: &CancellationToken,
 ) -> Result<Option<AudioSource>, String> {
     let tone = match input {

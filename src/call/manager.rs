@@ -22,10 +22,10 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::{CallEvent, EndReason};
+use crate::model::{Link, TileState};
 use crate::peerjs::client::{IceCandidate, SignalEvent};
 use crate::peerjs::protocol::name_from_metadata;
 use crate::space::SpaceEvent;
-use crate::ui::{Link, TileState};
 
 /// How long candidates may wait for the call they belong to.
 pub const EARLY_CANDIDATE_TTL: Duration = Duration::from_secs(30);

@@ -10,8 +10,8 @@ pub mod receive;
 pub mod send;
 pub mod send_audio;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use rtc::rtp_transceiver::rtp_sender::RtpCodecKind;
@@ -28,12 +28,13 @@ use webrtc::peer_connection::{
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
+use crate::audio::mixer::Mixer;
 use crate::audio::source::AudioSource;
+use crate::feed::Feed;
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
 pub use codecs::VideoCodec;
 use codecs::{choose_for_offer, first_mid, media_engine};
 pub use manager::{CallManager, ToCall};
-pub use receive::{AudioSink, FrameSink, SpeakingSink};
 pub use send::VideoSource;
 
 /// How long ICE may stay `disconnected` before we give the call up.
@@ -117,13 +118,13 @@ pub struct CallContext {
     pub config: CallConfig,
     pub signals: mpsc::Sender<SignalCommand>,
     pub events: mpsc::Sender<CallEvent>,
-    pub frames: FrameSink,
-    pub speaking: SpeakingSink,
+    /// Where decoded frames and who speaks go.
+    pub feed: Feed,
     pub video: Option<VideoSource>,
     /// Our outgoing sound, if we send any.
     pub audio: Option<AudioSource>,
     /// Where their audio packets go, if we play them.
-    pub audio_sink: Option<AudioSink>,
+    pub mixer: Option<Arc<Mutex<Mixer>>>,
 }
 
 /// The session's handle on one call.
@@ -194,9 +195,8 @@ enum PcEvent {
 struct Handler {
     peer: String,
     events: mpsc::UnboundedSender<PcEvent>,
-    frames: FrameSink,
-    speaking: SpeakingSink,
-    audio_sink: Option<AudioSink>,
+    feed: Feed,
+    mixer: Option<Arc<Mutex<Mixer>>>,
     /// The negotiated audio-level extension id (0 until the remote description is known).
     audio_level_id: Arc<AtomicU8>,
 }
@@ -232,14 +232,14 @@ impl PeerConnectionEventHandler for Handler {
                 track,
                 self.peer.clone(),
                 self.audio_level_id.clone(),
-                self.speaking.clone(),
-                self.audio_sink.clone(),
+                self.feed.clone(),
+                self.mixer.clone(),
             ));
         } else {
             tokio::spawn(receive::receive_track(
                 track,
                 self.peer.clone(),
-                self.frames.clone(),
+                self.feed.clone(),
             ));
         }
     }
@@ -266,9 +266,8 @@ async fn new_peer_connection(
     let handler = Handler {
         peer: peer.to_string(),
         events,
-        frames: ctx.frames.clone(),
-        speaking: ctx.speaking.clone(),
-        audio_sink: ctx.audio_sink.clone(),
+        feed: ctx.feed.clone(),
+        mixer: ctx.mixer.clone(),
         audio_level_id,
     };
     let pc = PeerConnectionBuilder::new()

@@ -1,10 +1,10 @@
 //! Incoming media of one call: RTP → whole frames (webrtc-rs sample builder) → our H.264 or
-//! VP8 decoder → the frame sink (latest frame wins). Keyframes are requested (PLI) at the
-//! start and after decode errors. Audio packets feed the speaking indicator and, when we
-//! play sound, the audio sink (the mixer).
+//! VP8 decoder → the session's [`Feed`] (the newest frame wins). Keyframes are requested
+//! (PLI) at the start and after decode errors. Audio packets feed the speaking indicator
+//! and, when we play sound, the mixer.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rtc::media::Sample;
@@ -16,20 +16,12 @@ use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
 use super::codecs::VideoCodec;
 use crate::audio::AudioPacket;
+use crate::audio::mixer::Mixer;
 use crate::contain::contain;
+use crate::feed::{Feed, Picture};
 use crate::media::h264::H264Decoder;
 use crate::media::vp8::Vp8Decoder;
 use crate::render::I420Frame;
-
-/// Where decoded frames go: `(peer id, frame)`. Called for every decoded frame; keep only
-/// the newest.
-pub type FrameSink = Arc<dyn Fn(&str, Arc<I420Frame>) + Send + Sync>;
-
-/// Where received audio packets go: `(peer id, packet)`, in arrival order.
-pub type AudioSink = Arc<dyn Fn(&str, AudioPacket) + Send + Sync>;
-
-/// Where speaking changes go: `(peer id, speaking)`, called when it changes.
-pub type SpeakingSink = Arc<dyn Fn(&str, bool) + Send + Sync>;
 
 /// Louder than this (dBov, 0 is loudest, 127 silence) counts as speech.
 const SPEECH_DBOV: u8 = 50;
@@ -66,15 +58,15 @@ const MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keyframe requests at most this often.
 const PLI_INTERVAL: Duration = Duration::from_secs(1);
 
-/// Receives one remote audio track until it ends, reporting when the peer speaks and
-/// handing packets to `audio` (when we play sound).
+/// Receives one remote audio track until it ends, telling `feed` when the peer starts and
+/// stops speaking and handing packets to the `mixer` (when we play sound).
 /// `level_id` holds the negotiated audio-level extension id (0 until known).
 pub async fn receive_audio(
     track: Arc<dyn TrackRemote>,
     peer: String,
     level_id: Arc<AtomicU8>,
-    sink: SpeakingSink,
-    audio: Option<AudioSink>,
+    feed: Feed,
+    mixer: Option<Arc<Mutex<Mixer>>>,
 ) {
     let mut detector = SpeechDetector::default();
     let mut speaking = false;
@@ -94,16 +86,17 @@ pub async fn receive_audio(
             {
                 dbov = byte & 0x7f;
             }
-            if let Some(audio) = &audio {
-                audio(
-                    &peer,
-                    AudioPacket {
-                        ssrc: packet.header.ssrc,
-                        sequence: packet.header.sequence_number,
-                        timestamp: packet.header.timestamp,
-                        payload: packet.payload.clone(),
-                    },
-                );
+            if let Some(mixer) = &mixer {
+                let packet = AudioPacket {
+                    ssrc: packet.header.ssrc,
+                    sequence: packet.header.sequence_number,
+                    timestamp: packet.header.timestamp,
+                    payload: packet.payload.clone(),
+                };
+                mixer
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .push(&peer, packet);
             }
         }
         if let Some(TrackRemoteEvent::OnEnded) = event {
@@ -112,16 +105,16 @@ pub async fn receive_audio(
         if let Some(now_speaking) = detector.level(dbov, now) {
             speaking = now_speaking;
             tracing::debug!("audio {peer}: speaking {speaking}");
-            sink(&peer, speaking);
+            feed.speaking(&peer, speaking).await;
         }
     }
     if speaking {
-        sink(&peer, false);
+        feed.speaking(&peer, false).await;
     }
 }
 
 /// Receives one remote video track until it ends.
-pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, sink: FrameSink) {
+pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, feed: Feed) {
     let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let mime = track
         .codec(ssrc)
@@ -162,7 +155,7 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, sink: Fram
             match outcome {
                 Ok(frame) => {
                     want_keyframe = false;
-                    sink(&peer, Arc::new(frame));
+                    feed.frame(Picture::Peer(peer.clone()), Arc::new(frame));
                 }
                 Err(e) => {
                     tracing::debug!("call {peer}: {e}");

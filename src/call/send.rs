@@ -22,10 +22,10 @@ use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::codecs::VideoCodec;
+use crate::feed::{Feed, Picture as FeedPicture};
 use crate::media::h264::H264Encoder;
 use crate::media::picture::Picture;
 use crate::media::vp8send::Vp8Sender;
-use crate::render::I420Frame;
 
 /// The stream id of everything we send: PeerJS shows one remote stream per stream id.
 const STREAM_ID: &str = "packspaces";
@@ -36,9 +36,6 @@ pub struct EncodedFrame {
     pub data: Bytes,
     pub key: bool,
 }
-
-/// Where the self view goes.
-pub type Preview = Arc<dyn Fn(Arc<I420Frame>) + Send + Sync>;
 
 /// The shared outgoing video of a session.
 #[derive(Clone)]
@@ -53,12 +50,13 @@ pub struct VideoSource {
 
 impl VideoSource {
     /// Starts a thread that draws `card` at `fps` until `cancel`, encoding while anyone
-    /// subscribes (`bits_per_second` for the H.264 and libvpx encoders).
+    /// subscribes (`bits_per_second` for the H.264 and libvpx encoders); every picture
+    /// also goes to `self_view`, if given, as our own.
     pub fn test_card(
         mut card: Picture,
         fps: u32,
         bits_per_second: u32,
-        preview: Option<Preview>,
+        self_view: Option<Feed>,
         cancel: CancellationToken,
     ) -> Result<VideoSource, String> {
         let mut h264 = H264Encoder::new(card.width, card.height, fps as f32, bits_per_second)
@@ -97,8 +95,8 @@ impl VideoSource {
                             return;
                         }
                     };
-                    if let Some(preview) = &preview {
-                        preview(frame.clone());
+                    if let Some(feed) = &self_view {
+                        feed.frame(FeedPicture::Own, frame.clone());
                     }
                     if out.h264.receiver_count() > 0 {
                         match h264.encode(&frame, key) {

@@ -2,15 +2,12 @@
 //! feature) while it works, else the test card. A live source that stops mid-call is
 //! replaced by the card and a notice, so the call goes on.
 
-use std::sync::Arc;
 use std::time::Duration;
 
+use crate::feed::Feed;
 pub use crate::media::source::{CameraChoice, LiveSource};
 use crate::media::testcard::TestCard;
 use crate::render::frame::{FrameError, I420Frame};
-
-/// Tells the user something about our picture (the session shows it in the status bar).
-pub type Notice = Arc<dyn Fn(&str) + Send + Sync>;
 
 /// What a camera request says in a build without the `camera` feature.
 pub const NO_CAMERA_SUPPORT: &str = "this build has no camera support (cargo feature `camera`)";
@@ -42,7 +39,7 @@ pub struct Picture {
     pub height: u32,
     card: TestCard,
     live: Option<Box<dyn LiveSource>>,
-    notice: Option<Notice>,
+    notice: Option<Feed>,
 }
 
 impl Picture {
@@ -59,7 +56,7 @@ impl Picture {
 
     /// `live` while it works (its frames must be the card's size), then `card`, telling
     /// `notice` why. The card also fills in until the first live frame.
-    pub fn live(card: TestCard, live: Box<dyn LiveSource>, notice: Notice) -> Self {
+    pub fn live(card: TestCard, live: Box<dyn LiveSource>, notice: Feed) -> Self {
         Self {
             live: Some(live),
             notice: Some(notice),
@@ -88,8 +85,8 @@ impl Picture {
                 Err(why) => {
                     tracing::warn!("live picture stopped: {why}");
                     self.live = None;
-                    if let Some(notice) = &self.notice {
-                        notice(&format!("{why}: sending the test card"));
+                    if let Some(feed) = &self.notice {
+                        feed.notice(&format!("{why}: sending the test card"));
                     }
                 }
             }
@@ -100,11 +97,11 @@ impl Picture {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Mutex;
 
     use super::*;
     use crate::media::testcard::PALETTES;
     use crate::render::Rgb;
+    use std::sync::Arc;
 
     /// Gives `frames` solid frames, then fails.
     struct Flaky {
@@ -126,13 +123,8 @@ mod tests {
     #[test]
     fn a_live_source_that_fails_gives_way_to_the_card_with_one_notice() {
         let card = TestCard::new(64, 48, "me", PALETTES[0]);
-        let notices = Arc::new(Mutex::new(Vec::<String>::new()));
-        let sink = notices.clone();
-        let mut picture = Picture::live(
-            card.clone(),
-            Box::new(Flaky { frames: 2 }),
-            Arc::new(move |n: &str| sink.lock().unwrap().push(n.to_string())),
-        );
+        let (feed, mut news) = crate::feed::channel();
+        let mut picture = Picture::live(card.clone(), Box::new(Flaky { frames: 2 }), feed);
         let t = Duration::from_secs(1);
         for _ in 0..2 {
             assert_eq!(
@@ -145,7 +137,17 @@ mod tests {
             assert_eq!(picture.frame(t).unwrap(), card.frame(t).unwrap());
         }
         assert!(!picture.is_live());
-        let notices = notices.lock().unwrap();
+        drop(picture);
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
+        let mut notices = Vec::new();
+        while let Some(news) = runtime.block_on(news.next()) {
+            match news {
+                crate::feed::News::Event(crate::feed::MediaEvent::Notice(n)) => notices.push(n),
+                other => panic!("{other:?}"),
+            }
+        }
         assert_eq!(notices.len(), 1, "{notices:?}");
         assert!(notices[0].contains("camera 0 stopped"));
         assert!(notices[0].contains("test card"));
@@ -161,13 +163,14 @@ mod tests {
         }
         let card = TestCard::new(64, 48, "me", PALETTES[1]);
         let t = Duration::from_millis(500);
-        let mut picture = Picture::live(card.clone(), Box::new(Waiting), Arc::new(|_: &str| {}));
+        let (feed, _news) = crate::feed::channel();
+        let mut picture = Picture::live(card.clone(), Box::new(Waiting), feed.clone());
         assert_eq!(picture.frame(t).unwrap(), card.frame(t).unwrap());
         assert!(picture.is_live());
         let mut picture = Picture::live(
             TestCard::new(32, 24, "me", PALETTES[1]),
             Box::new(Flaky { frames: 1 }),
-            Arc::new(|_: &str| {}),
+            feed,
         );
         assert_eq!(picture.frame(t).unwrap().width(), 32);
     }

@@ -9,7 +9,7 @@ use tokio::sync::mpsc;
 
 use super::roster::{Change, ChangeKind};
 use super::{Monitor, MonitorConfig, MonitorState};
-use crate::ui::Link;
+use crate::model::Link;
 
 #[derive(Serialize)]
 struct Line<'a> {

@@ -24,9 +24,9 @@ use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
+use crate::model::Link;
 use crate::peerjs::client::{PeerClient, PeerServerUrl, RegisterError, SignalCommand, SignalEvent};
 use crate::space::{self, SpaceEvent, SpaceUrl};
-use crate::ui::Link;
 use roster::{Change, Input, Roster};
 use utc::Utc;
 

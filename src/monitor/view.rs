@@ -132,9 +132,9 @@ fn history(frame: &mut Frame, area: Rect, state: &MonitorState) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Link;
     use crate::monitor::roster::{Input, Roster};
     use crate::monitor::utc::Utc;
-    use crate::ui::Link;
     use ratatui::Terminal;
     use ratatui::backend::TestBackend;
 

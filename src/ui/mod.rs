@@ -1,114 +1,25 @@
 //! The conferencing UI: application state, what keys mean, and a pure `view::render` of
 //! the state. Nothing here does I/O; the `join` loop feeds events in and acts on effects.
 
-pub mod controls;
 pub mod layout;
 pub mod view;
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::render::{ColorMode, I420Frame};
+use crate::model::{Participant, Room};
+use crate::render::ColorMode;
 use crate::text::sanitize;
-pub use controls::{Controls, Hearing};
 
 /// How long a notice stays in the bottom bar.
 pub const NOTICE_FOR: Duration = Duration::from_secs(8);
 
-/// Longest name or id shown anywhere.
-pub const MAX_LABEL: usize = 40;
-
-/// How a participant's call is doing, as their tile shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TileState {
-    Connecting,
-    Live,
-    /// Connected, but no video has arrived (or they send none).
-    NoVideo,
-    /// Signaling could not reach them (EXPIRE) or ICE failed.
-    Unreachable,
-}
-
-impl TileState {
-    pub fn label(self) -> &'static str {
-        match self {
-            TileState::Connecting => "connecting",
-            TileState::Live => "live",
-            TileState::NoVideo => "no video",
-            TileState::Unreachable => "unreachable",
-        }
-    }
-}
-
-/// One other person in the space.
-#[derive(Debug, Clone)]
-pub struct Participant {
-    pub peer_id: String,
-    /// From the call's PeerJS metadata, sanitized.
-    pub name: Option<String>,
-    pub state: TileState,
-    pub speaking: bool,
-    /// The newest decoded frame.
-    pub frame: Option<Arc<I420Frame>>,
-    /// How loud we play them.
-    pub hearing: Hearing,
-}
-
-impl Participant {
-    pub fn new(peer_id: &str) -> Self {
-        Self {
-            peer_id: sanitize(peer_id, MAX_LABEL),
-            name: None,
-            state: TileState::Connecting,
-            speaking: false,
-            frame: None,
-            hearing: Hearing::default(),
-        }
-    }
-
-    /// The name if known, else the peer id (both already safe for the terminal).
-    pub fn label(&self) -> &str {
-        self.name.as_deref().unwrap_or(&self.peer_id)
-    }
-
-    pub fn set_name(&mut self, name: &str) {
-        let clean = sanitize(name.trim(), MAX_LABEL);
-        self.name = (!clean.is_empty()).then_some(clean);
-    }
-}
-
-/// A connection's state for the status bar.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Link {
-    Connecting,
-    Up,
-    Down(String),
-}
-
-impl Link {
-    pub fn label(&self) -> String {
-        match self {
-            Link::Connecting => "connecting…".into(),
-            Link::Up => "connected".into(),
-            Link::Down(why) => format!("reconnecting ({})", sanitize(why, 40)),
-        }
-    }
-}
-
-/// Everything the screen shows.
+/// Everything the screen shows: the room, and what the screen adds to it.
 #[derive(Debug, Clone)]
 pub struct State {
-    /// The space, e.g. `127.0.0.1:3000 CSC342`.
-    pub space_label: String,
-    pub our_id: Option<String>,
-    pub our_name: Option<String>,
-    pub space_link: Link,
-    pub peer_link: Link,
-    pub participants: Vec<Participant>,
-    pub self_view: Option<Arc<I420Frame>>,
-    /// Index into `participants`.
+    pub room: Room,
+    /// Index into the room's participants.
     pub selected: usize,
     /// Show only the selected participant, large.
     pub focused: bool,
@@ -120,11 +31,6 @@ pub struct State {
     pub notice_since: Option<Instant>,
     /// The address browsers can open to join this space (the demo's), sanitized.
     pub invite: Option<String>,
-    /// Microphone, video and sound switches.
-    pub controls: Controls,
-    /// What is wrong with sound (no speaker, no microphone), for the status bar
-    /// (sanitized); `None` while sound works or is not built in.
-    pub sound: Option<String>,
     /// What the screen output costs: kbit/s, video fps, the link's rate (ours, plain text).
     pub output: Option<String>,
 }
@@ -132,13 +38,7 @@ pub struct State {
 impl State {
     pub fn new(space_label: &str, color: ColorMode) -> Self {
         Self {
-            space_label: sanitize(space_label, 80),
-            our_id: None,
-            our_name: None,
-            space_link: Link::Connecting,
-            peer_link: Link::Connecting,
-            participants: Vec::new(),
-            self_view: None,
+            room: Room::new(space_label),
             selected: 0,
             focused: false,
             show_help: false,
@@ -146,40 +46,24 @@ impl State {
             notice: None,
             notice_since: None,
             invite: None,
-            controls: Controls::default(),
-            sound: None,
             output: None,
         }
     }
 
-    pub fn participant_mut(&mut self, peer_id: &str) -> Option<&mut Participant> {
-        self.participants.iter_mut().find(|p| p.peer_id == peer_id)
-    }
-
-    /// Adds a participant if new; returns it.
-    pub fn upsert(&mut self, peer_id: &str) -> &mut Participant {
-        let index = match self.participants.iter().position(|p| p.peer_id == peer_id) {
-            Some(i) => i,
-            None => {
-                self.participants.push(Participant::new(peer_id));
-                self.participants.len() - 1
-            }
-        };
-        &mut self.participants[index]
-    }
-
+    /// Takes `peer_id` out of the room, keeping the selection on someone still there.
     pub fn remove(&mut self, peer_id: &str) {
-        self.participants.retain(|p| p.peer_id != peer_id);
-        if self.selected >= self.participants.len() {
-            self.selected = self.participants.len().saturating_sub(1);
+        self.room.remove(peer_id);
+        let count = self.room.participants.len();
+        if self.selected >= count {
+            self.selected = count.saturating_sub(1);
         }
-        if self.participants.is_empty() {
+        if count == 0 {
             self.focused = false;
         }
     }
 
     pub fn selected(&self) -> Option<&Participant> {
-        self.participants.get(self.selected)
+        self.room.participants.get(self.selected)
     }
 
     pub fn notify(&mut self, text: &str) {
@@ -210,17 +94,13 @@ impl State {
     /// the status bar (problems add up: the speaker and the microphone can both fail).
     pub fn sound_trouble(&mut self, text: &str) {
         self.notify(text);
-        let short = sanitize(text.split(':').next().unwrap_or(text), 40);
-        match &mut self.sound {
-            Some(all) if all.contains(&short) => {}
-            Some(all) => *all = format!("{all} · {short}"),
-            None => self.sound = Some(short),
-        }
+        self.room.add_sound_trouble(text);
     }
 
     /// Applies a user action; returns what the caller must do outside the state.
     pub fn apply(&mut self, action: Action) -> Option<Effect> {
-        let count = self.participants.len();
+        let count = self.room.participants.len();
+        let controls = &mut self.room.controls;
         match action {
             Action::Quit => return Some(Effect::Quit),
             Action::Next if count > 0 => self.selected = (self.selected + 1) % count,
@@ -231,32 +111,32 @@ impl State {
                 self.show_help = false;
             }
             Action::ToggleHelp => self.show_help = !self.show_help,
-            Action::ToggleMic | Action::ToggleSound if !self.controls.sound_available => {
+            Action::ToggleMic | Action::ToggleSound if !controls.sound_available => {
                 self.notify(NO_SOUND);
             }
             Action::ToggleMic => {
-                self.controls.mic_on = !self.controls.mic_on;
+                controls.mic_on = !controls.mic_on;
                 return Some(Effect::MediaChanged);
             }
             Action::ToggleSound => {
-                self.controls.sound_on = !self.controls.sound_on;
+                controls.sound_on = !controls.sound_on;
                 return Some(Effect::MediaChanged);
             }
-            Action::ToggleVideo if !self.controls.video_available => {
+            Action::ToggleVideo if !controls.video_available => {
                 self.notify("you send no video (--no-video)");
             }
             Action::ToggleVideo => {
-                self.controls.video_on = !self.controls.video_on;
+                controls.video_on = !controls.video_on;
                 return Some(Effect::MediaChanged);
             }
             Action::MuteSelected | Action::Louder | Action::Quieter
-                if !self.controls.sound_available =>
+                if !controls.sound_available =>
             {
                 self.notify(NO_SOUND);
             }
             Action::MuteSelected | Action::Louder | Action::Quieter => {
                 let selected = self.selected;
-                let Some(p) = self.participants.get_mut(selected) else {
+                let Some(p) = self.room.participants.get_mut(selected) else {
                     self.notify("nobody selected: the space is empty");
                     return None;
                 };
@@ -312,7 +192,8 @@ pub enum Effect {
     Quit,
     /// Save this participant's current frame as a PNG.
     SaveFrame(String),
-    /// [`State::controls`] or a participant's [`Hearing`] changed: apply them to the media.
+    /// The room's [`crate::model::Controls`] or a participant's [`crate::model::Hearing`]
+    /// changed: apply them to the media.
     MediaChanged,
 }
 
@@ -358,6 +239,9 @@ pub const KEYS: &[(&str, &str)] = &[
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::Hearing;
+    use crate::render::I420Frame;
+    use std::sync::Arc;
 
     fn key(code: KeyCode) -> KeyEvent {
         KeyEvent::new(code, KeyModifiers::NONE)
@@ -378,30 +262,30 @@ mod tests {
     #[test]
     fn media_keys_switch_and_say_when_there_is_no_sound() {
         let mut s = State::new("x", ColorMode::TrueColor);
-        s.controls.sound_available = false;
+        s.room.controls.sound_available = false;
         assert_eq!(s.apply(Action::ToggleMic), None);
         assert!(s.notice.as_deref().unwrap_or("").contains("no sound"));
-        assert!(s.controls.mic_on);
+        assert!(s.room.controls.mic_on);
         assert_eq!(s.apply(Action::ToggleVideo), Some(Effect::MediaChanged));
-        assert!(!s.controls.video_on);
-        s.controls.video_available = false;
+        assert!(!s.room.controls.video_on);
+        s.room.controls.video_available = false;
         assert_eq!(s.apply(Action::ToggleVideo), None);
         assert!(s.notice.as_deref().unwrap_or("").contains("--no-video"));
 
-        s.controls.sound_available = true;
+        s.room.controls.sound_available = true;
         assert_eq!(s.apply(Action::ToggleMic), Some(Effect::MediaChanged));
-        assert!(!s.controls.mic_on);
+        assert!(!s.room.controls.mic_on);
         assert_eq!(s.apply(Action::ToggleSound), Some(Effect::MediaChanged));
-        assert!(!s.controls.sound_on);
+        assert!(!s.room.controls.sound_on);
         assert_eq!(s.apply(Action::MuteSelected), None, "nobody to mute");
-        s.upsert("a");
-        s.upsert("b");
+        s.room.upsert("a");
+        s.room.upsert("b");
         s.apply(Action::Next);
         assert_eq!(s.apply(Action::MuteSelected), Some(Effect::MediaChanged));
         s.apply(Action::Louder);
-        assert!(s.participants[1].hearing.muted);
-        assert_eq!(s.participants[1].hearing.volume, 125);
-        assert_eq!(s.participants[0].hearing, Hearing::default());
+        assert!(s.room.participants[1].hearing.muted);
+        assert_eq!(s.room.participants[1].hearing.volume, 125);
+        assert_eq!(s.room.participants[0].hearing, Hearing::default());
         assert_eq!(
             action_for_key(key(KeyCode::Char('-'))),
             Some(Action::Quieter)
@@ -428,7 +312,7 @@ mod tests {
         let mut s = State::new("x", ColorMode::TrueColor);
         assert_eq!(s.apply(Action::Next), None);
         for id in ["a", "b", "c"] {
-            s.upsert(id);
+            s.room.upsert(id);
         }
         s.apply(Action::Previous);
         assert_eq!(s.selected().unwrap().peer_id, "c");
@@ -445,9 +329,9 @@ mod tests {
         let mut s = State::new("x", ColorMode::TrueColor);
         assert_eq!(s.apply(Action::SaveFrame), None);
         assert!(s.notice.as_deref().unwrap().contains("empty"));
-        s.upsert("a");
+        s.room.upsert("a");
         assert_eq!(s.apply(Action::SaveFrame), None);
-        s.participant_mut("a").unwrap().frame = Some(Arc::new(
+        s.room.participant_mut("a").unwrap().frame = Some(Arc::new(
             I420Frame::solid(4, 4, crate::render::Rgb::BLACK).unwrap(),
         ));
         assert_eq!(
@@ -462,7 +346,10 @@ mod tests {
         s.sound_trouble("no sound output: no output device found");
         s.sound_trouble("no microphone: no input device found");
         s.sound_trouble("no microphone: no input device found");
-        assert_eq!(s.sound.as_deref(), Some("no sound output · no microphone"));
+        assert_eq!(
+            s.room.sound.as_deref(),
+            Some("no sound output · no microphone")
+        );
         assert_eq!(
             s.notice.as_deref(),
             Some("no microphone: no input device found")

@@ -8,7 +8,8 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph, Wrap};
 
-use super::{KEYS, Link, Participant, State, TileState, layout};
+use super::{KEYS, State, layout};
+use crate::model::{Link, Participant, TileState};
 use std::sync::Arc;
 
 use crate::render::frame::I420Frame;
@@ -22,22 +23,22 @@ const LIST_WIDTH: u16 = 30;
 pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
     let mut slots = Vec::new();
     let [top, middle, bottom] = bars(frame.area());
-    let mut you = match (&state.our_name, &state.our_id) {
+    let mut you = match (&state.room.our_name, &state.room.our_id) {
         (Some(n), Some(id)) => format!("{n} ({})", short(id)),
         (None, Some(id)) => short(id).to_string(),
         (_, None) => "registering…".to_string(),
     };
-    let switched_off = state.controls.summary();
+    let switched_off = state.room.controls.summary();
     if !switched_off.is_empty() {
         you = format!("{you} · {switched_off}");
     }
-    let links = [&state.space_link, &state.peer_link];
+    let links = [&state.room.space_link, &state.room.peer_link];
     // The demo tells browsers where to come in, next to the space's name.
     let space = match &state.invite {
-        Some(url) => format!("{} │ browsers: {url}", state.space_label),
-        None => state.space_label.clone(),
+        Some(url) => format!("{} │ browsers: {url}", state.room.space_label),
+        None => state.room.space_label.clone(),
     };
-    let top = match &state.sound {
+    let top = match &state.room.sound {
         // A sound problem stays at the right of the status bar.
         Some(trouble) => right_of_bar(
             frame,
@@ -166,21 +167,21 @@ fn video_grid(frame: &mut Frame, area: Rect, state: &State, slots: &mut Vec<Vide
         participant_tile(frame, area, p, true, slots);
         return;
     }
-    let tiles = layout::grid(area, state.participants.len() + 1);
+    let tiles = layout::grid(area, state.room.participants.len() + 1);
     let Some((own, others)) = tiles.split_first() else {
         return;
     };
-    let mut title = match &state.our_name {
+    let mut title = match &state.room.our_name {
         Some(n) => format!(" {n} (you) "),
         None => " you ".to_string(),
     };
-    let off = state.controls.summary();
+    let off = state.room.controls.summary();
     if !off.is_empty() {
         title.push_str(&format!("· {off} "));
     }
-    let own_video = state.self_view.as_ref().map(|f| (OWN_TILE, f));
+    let own_video = state.room.self_view.as_ref().map(|f| (OWN_TILE, f));
     tile(frame, *own, &title, own_video, None, false, slots);
-    for (i, (area, p)) in others.iter().zip(&state.participants).enumerate() {
+    for (i, (area, p)) in others.iter().zip(&state.room.participants).enumerate() {
         participant_tile(frame, *area, p, i == state.selected, slots);
     }
 }
@@ -266,13 +267,13 @@ fn participant_list(frame: &mut Frame, area: Rect, state: &State) {
     let block = Block::new()
         .borders(Borders::LEFT)
         .border_style(Style::new().fg(Color::DarkGray))
-        .title(format!(" {} here ", state.participants.len() + 1));
+        .title(format!(" {} here ", state.room.participants.len() + 1));
     let mut lines = vec![Line::from(vec![
         Span::raw("  "),
-        Span::raw(state.our_name.clone().unwrap_or_else(|| "you".into())),
+        Span::raw(state.room.our_name.clone().unwrap_or_else(|| "you".into())),
         Span::styled(" (you)", Style::new().fg(Color::Gray)),
     ])];
-    for (i, p) in state.participants.iter().enumerate() {
+    for (i, p) in state.room.participants.iter().enumerate() {
         let marker = if i == state.selected { "▶ " } else { "  " };
         let colour = match p.state {
             TileState::Live => Color::Green,

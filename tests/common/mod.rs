@@ -290,6 +290,7 @@ pub async fn first_frame(viewer: &packspaces::session::Session) -> std::sync::Ar
         let frame = viewer
             .shared
             .state()
+            .room
             .participants
             .iter()
             .find_map(|p| p.frame.clone());

@@ -1,5 +1,5 @@
 //! What we send and hear: microphone, video and sound switches, and each participant's
-//! volume. Pure state: the `ui` changes it on keys, the session applies it to the media.
+//! volume. Pure state: the screen changes it on keys, the session applies it to the media.
 
 /// Volume steps for `+` / `-`, in percent.
 pub const VOLUME_STEP: u8 = 25;
