@@ -152,7 +152,7 @@ impl Session {
                     None => (outgoing_picture(spec, card, &feed).await, spec.fps),
                 };
                 let self_view = config.self_view.then(|| feed.clone());
-                VideoSource::test_card(card, fps, 400_000, self_view, cancel.clone())
+                VideoSource::start(card, fps, 400_000, self_view, cancel.clone())
                     .map_err(|e| {
                         tracing::warn!("no outgoing video: {e}");
                         e

@@ -31,11 +31,11 @@ use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit,
 use crate::audio::mixer::Mixer;
 use crate::audio::source::AudioSource;
 use crate::feed::Feed;
+pub use crate::media::outgoing::VideoSource;
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
 pub use codecs::VideoCodec;
 use codecs::{choose_for_offer, first_mid, media_engine};
 pub use manager::{CallManager, ToCall};
-pub use send::VideoSource;
 
 /// How long ICE may stay `disconnected` before we give the call up.
 const DISCONNECTED_GRACE: Duration = Duration::from_secs(8);

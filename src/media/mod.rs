@@ -1,6 +1,7 @@
 //! Compressed video in, I420 frames out: file containers (y4m, IVF, H.264 Annex B) and the
 //! H.264 and VP8 decoders, which also take depacketized RTP from calls. Also what we send:
-//! the test card, a camera (feature `camera`) or a clip.
+//! the test card, a camera (feature `camera`) or a clip, captured and encoded once for every
+//! call (`outgoing`).
 
 pub mod annexb;
 #[cfg(feature = "camera")]
@@ -10,6 +11,7 @@ pub mod convert;
 pub mod file;
 pub mod h264;
 pub mod ivf;
+pub mod outgoing;
 pub mod picture;
 pub mod source;
 pub mod testcard;
