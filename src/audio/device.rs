@@ -96,7 +96,8 @@ fn play_on_device(mixer: &Arc<Mutex<Mixer>>, cancel: &CancellationToken) -> Resu
     let on_error = move |e: cpal::Error| {
         let _ = failed_tx.send(format!("sound output failed: {e}"));
     };
-    let pull = Puller::new(mixer.clone(), config.sample_rate);
+    let pull = Puller::new(mixer.clone(), config.sample_rate)
+        .map_err(|e| format!("no sound output: {e}"))?;
     let stream = by_format!(
         supported.sample_format(),
         output(&device, &config, pull, on_error)
@@ -167,14 +168,14 @@ struct Puller {
 }
 
 impl Puller {
-    fn new(mixer: Arc<Mutex<Mixer>>, rate: u32) -> Puller {
-        Puller {
+    fn new(mixer: Arc<Mutex<Mixer>>, rate: u32) -> Result<Puller, String> {
+        Ok(Puller {
             mixer,
-            resampler: Resampler::new(SAMPLE_RATE, rate),
+            resampler: Resampler::new(SAMPLE_RATE, rate)?,
             frame: vec![0.0; FRAME_SAMPLES],
             ready: VecDeque::new(),
             scratch: Vec::new(),
-        }
+        })
     }
 
     fn next(&mut self) -> f32 {
@@ -280,7 +281,7 @@ where
     f32: FromSample<T>,
 {
     let channels = usize::from(config.channels.max(1));
-    let mut resampler = Resampler::new(config.sample_rate, SAMPLE_RATE);
+    let mut resampler = Resampler::new(config.sample_rate, SAMPLE_RATE)?;
     let mut mono = Vec::new();
     device
         .build_input_stream::<T, _, _>(

@@ -2,13 +2,14 @@
 //! encoded and sent on every call.
 //!
 //! Everything inside is 48 kHz mono in 20 ms frames (Opus's and WebRTC's native rate); the
-//! device side resamples. The pure pieces (jitter buffer, mixer, resampler, tone, levels,
-//! the outgoing frame fan-out) are always compiled and tested; Opus and the sound devices
-//! come with the `audio` feature.
+//! device side resamples. The pure pieces (jitter buffer, mixer, tone, levels, the outgoing
+//! frame fan-out) are always compiled and tested; Opus, the resampler (rubato) and the
+//! sound devices come with the `audio` feature.
 
 pub mod jitter;
 pub mod level;
 pub mod mixer;
+#[cfg(feature = "audio")]
 pub mod resample;
 pub mod source;
 pub mod tone;
