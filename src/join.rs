@@ -90,12 +90,19 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
     let mut dirty = true;
     let mut status_shown: Option<Instant> = None;
     let mut changes = session.shared.watch();
+    let per_page = |(cols, rows): (u16, u16)| view::tiles_per_page(cols, rows);
+    let tiles = per_page(screen.output.size());
+    session.shared.update(|state| state.per_page = tiles);
     let ending = loop {
         tokio::select! {
             _ = screen.ticks.tick() => {
                 let now = Instant::now();
                 match screen.follow_size() {
-                    Ok(true) => dirty = true,
+                    Ok(true) => {
+                        let tiles = per_page(screen.output.size());
+                        session.shared.update(|state| state.per_page = tiles);
+                        dirty = true;
+                    }
                     Ok(false) => {}
                     Err(e) => break Ending::TerminalGone(e.to_string()),
                 }

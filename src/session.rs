@@ -399,6 +399,7 @@ fn take_news(s: &mut State, news: News) {
             if let Some(p) = s.room.participant_mut(&peer) {
                 p.speaking = speaking;
             }
+            s.follow();
         }
         News::Event(MediaEvent::Notice(text)) => s.notify(&text),
         News::Event(MediaEvent::SoundTrouble(text)) => s.sound_trouble(&text),

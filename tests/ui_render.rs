@@ -191,3 +191,116 @@ fn any_terminal_size_renders() {
         draw(&s, w, h);
     }
 }
+
+/// `n` live participants `peer0`… whose pictures have their own colours.
+fn class(n: usize) -> State {
+    let mut s = State::new("x", ColorMode::TrueColor);
+    for i in 0..n {
+        let p = s.room.upsert(&format!("peer{i}"));
+        p.state = TileState::Live;
+        p.frame = solid(shade(i));
+    }
+    s
+}
+
+fn shade(i: usize) -> Rgb {
+    Rgb::new((40 + i * 7) as u8, 200, (250 - i * 5) as u8)
+}
+
+#[test]
+fn a_class_pages_through_legible_tiles_and_the_list_follows_the_selection() {
+    let (w, h) = (120, 30);
+    let mut s = class(30);
+    s.per_page = view::tiles_per_page(w, h);
+    let videos = Rect::new(0, 1, w - 30, h - 2);
+    assert_eq!(s.per_page, layout::tiles_per_page(videos));
+    assert!(s.per_page < 31, "30 people cannot fit legibly at {w}x{h}");
+    let pages = 31usize.div_ceil(s.per_page);
+    let mut seen = Vec::new();
+    for page in 0..pages {
+        let buf = draw(&s, w, h);
+        let screen = text(&buf);
+        assert!(
+            screen.contains(&format!("page {}/{pages}", page + 1)),
+            "page {page}:\n{screen}"
+        );
+        // Every tile on the page is at least the legible minimum and shows its picture.
+        let first = page * s.per_page;
+        let shown: Vec<usize> = (first..31.min(first + s.per_page)).collect();
+        let tiles = layout::grid(videos, shown.len());
+        for (tile, item) in tiles.iter().zip(&shown) {
+            assert!(
+                tile.width >= layout::MIN_TILE.0 - 1 && tile.height >= layout::MIN_TILE.1 - 1,
+                "{tile:?} too small"
+            );
+            if *item > 0 {
+                let i = item - 1;
+                assert!(
+                    cells_of(&buf, inner(*tile), shade(i)) > 20,
+                    "peer{i} not in its tile {tile:?} on page {page}"
+                );
+                seen.push(i);
+            }
+        }
+        // The selected one (the first on the page) is marked in the list, scrolled to it.
+        let marked = screen
+            .lines()
+            .find(|l| l.contains('▶'))
+            .unwrap_or_else(|| panic!("no selection in the list:\n{screen}"));
+        assert!(marked.contains(&format!("peer{} ", s.selected)), "{marked}");
+        s.apply(Action::NextPage);
+    }
+    seen.sort_unstable();
+    assert_eq!(seen, (0..30).collect::<Vec<_>>(), "everyone on some page");
+    // Past the last page nothing changes; PgUp goes back.
+    assert_eq!(s.page, pages - 1);
+    s.apply(Action::PreviousPage);
+    assert_eq!(s.page, pages - 2);
+    // Selecting someone on another page shows that page.
+    for _ in 0..29 {
+        s.apply(Action::Next);
+    }
+    assert_eq!(s.page, (s.selected + 1) / s.per_page);
+    let screen = text(&draw(&s, w, h));
+    assert!(
+        screen.contains(&format!("peer{} · live", s.selected)),
+        "{screen}"
+    );
+}
+
+#[test]
+fn following_the_speaker_zooms_whoever_speaks() {
+    let mut s = class(12);
+    s.per_page = view::tiles_per_page(120, 30);
+    // Off: speaking changes nothing.
+    s.room.participants[7].speaking = true;
+    assert!(!s.follow());
+    assert!(!s.focused);
+    s.apply(Action::ToggleFollow);
+    assert!(s.follow_speaker && s.focused);
+    assert_eq!(s.selected, 7);
+    let buf = draw(&s, 120, 30);
+    let screen = text(&buf);
+    assert!(screen.contains("peer7 ♪ · live"), "{screen}");
+    assert!(screen.contains("following the speaker"), "{screen}");
+    assert!(
+        cells_of(&buf, Rect::new(1, 2, 88, 26), shade(7)) > 500,
+        "peer7 fills the video area"
+    );
+    // Someone else speaks while peer7 still does: peer7 stays.
+    s.room.participants[3].speaking = true;
+    assert!(!s.follow());
+    assert_eq!(s.selected, 7);
+    // peer7 stops: peer3 gets the screen; when everyone is silent, peer3 stays.
+    s.room.participants[7].speaking = false;
+    assert!(s.follow());
+    assert_eq!(s.selected, 3);
+    s.room.participants[3].speaking = false;
+    assert!(!s.follow());
+    assert_eq!(s.selected, 3);
+    // `a` again: back to choosing by hand.
+    s.apply(Action::ToggleFollow);
+    s.room.participants[9].speaking = true;
+    assert!(!s.follow());
+    assert_eq!(s.selected, 3);
+}

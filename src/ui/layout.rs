@@ -7,6 +7,16 @@ use ratatui::layout::Rect;
 /// wide, and holds two pixels, so a w x h cell area shows w x 2h square pixels.
 const PICTURE_ASPECT: f64 = 4.0 / 3.0;
 
+/// The smallest tile, borders included, whose picture and title stay legible.
+pub const MIN_TILE: (u16, u16) = (24, 8);
+
+/// How many tiles of at least [`MIN_TILE`] fit in `area` (at least one).
+pub fn tiles_per_page(area: Rect) -> usize {
+    let cols = (area.width / MIN_TILE.0).max(1);
+    let rows = (area.height / MIN_TILE.1).max(1);
+    usize::from(cols) * usize::from(rows)
+}
+
 /// Splits `area` into `count` equal tiles (row-major), as large as a 4:3 picture allows.
 pub fn grid(area: Rect, count: usize) -> Vec<Rect> {
     if count == 0 || area.width == 0 || area.height == 0 {

@@ -23,6 +23,14 @@ pub struct State {
     pub selected: usize,
     /// Show only the selected participant, large.
     pub focused: bool,
+    /// Which page of tiles the grid shows (our own tile first, then everyone in join
+    /// order), when they do not all fit.
+    pub page: usize,
+    /// Tiles per page on the current screen ([`view::tiles_per_page`]); set by whoever
+    /// knows the screen's size, for the page keys.
+    pub per_page: usize,
+    /// Focus whoever speaks, automatically (`a`).
+    pub follow_speaker: bool,
     pub show_help: bool,
     pub color: ColorMode,
     /// A one-line message for the bottom bar (sanitized).
@@ -41,6 +49,9 @@ impl State {
             room: Room::new(space_label),
             selected: 0,
             focused: false,
+            page: 0,
+            per_page: usize::MAX,
+            follow_speaker: false,
             show_help: false,
             color,
             notice: None,
@@ -60,6 +71,34 @@ impl State {
         if count == 0 {
             self.focused = false;
         }
+        self.page = self.page.min(self.pages() - 1);
+    }
+
+    /// How many pages the grid has: our own tile and everyone's.
+    pub fn pages(&self) -> usize {
+        (self.room.participants.len() + 1).div_ceil(self.per_page.max(1))
+    }
+
+    /// Shows the page with the selected participant.
+    fn page_to_selected(&mut self) {
+        // Our own tile is the first on page 0.
+        self.page = (self.selected + 1) / self.per_page.max(1);
+    }
+
+    /// With "follow the speaker" on: focuses someone who speaks, unless the one focused
+    /// still does. Whoever spoke last stays when everyone is silent. True if it changed
+    /// anything.
+    pub fn follow(&mut self) -> bool {
+        if !self.follow_speaker || self.selected().is_some_and(|p| p.speaking && self.focused) {
+            return false;
+        }
+        let Some(speaker) = self.room.participants.iter().position(|p| p.speaking) else {
+            return false;
+        };
+        self.selected = speaker;
+        self.focused = true;
+        self.page_to_selected();
+        true
     }
 
     pub fn selected(&self) -> Option<&Participant> {
@@ -103,8 +142,35 @@ impl State {
         let controls = &mut self.room.controls;
         match action {
             Action::Quit => return Some(Effect::Quit),
-            Action::Next if count > 0 => self.selected = (self.selected + 1) % count,
-            Action::Previous if count > 0 => self.selected = (self.selected + count - 1) % count,
+            Action::Next if count > 0 => {
+                self.selected = (self.selected + 1) % count;
+                self.page_to_selected();
+            }
+            Action::Previous if count > 0 => {
+                self.selected = (self.selected + count - 1) % count;
+                self.page_to_selected();
+            }
+            Action::NextPage | Action::PreviousPage => {
+                let last = self.pages() - 1;
+                self.page = if action == Action::NextPage {
+                    (self.page + 1).min(last)
+                } else {
+                    self.page.saturating_sub(1)
+                };
+                self.focused = false;
+                // The first participant on the page is selected (page 0 starts with us).
+                let first = (self.page * self.per_page.max(1)).saturating_sub(1);
+                self.selected = first.min(count.saturating_sub(1));
+            }
+            Action::ToggleFollow => {
+                self.follow_speaker = !self.follow_speaker;
+                self.notify(if self.follow_speaker {
+                    "following the speaker: whoever speaks is zoomed (a stops)"
+                } else {
+                    "no longer following the speaker"
+                });
+                self.follow();
+            }
             Action::Focus if count > 0 => self.focused = true,
             Action::Unfocus => {
                 self.focused = false;
@@ -173,6 +239,11 @@ pub enum Action {
     Quit,
     Next,
     Previous,
+    /// The next or previous page of tiles.
+    NextPage,
+    PreviousPage,
+    /// Follow the speaker on or off.
+    ToggleFollow,
     Focus,
     Unfocus,
     ToggleHelp,
@@ -211,6 +282,9 @@ pub fn action_for_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Tab | KeyCode::Right | KeyCode::Down | KeyCode::Char('j') => Action::Next,
         KeyCode::BackTab | KeyCode::Left | KeyCode::Up | KeyCode::Char('k') => Action::Previous,
         KeyCode::Enter | KeyCode::Char('f') => Action::Focus,
+        KeyCode::PageDown => Action::NextPage,
+        KeyCode::PageUp => Action::PreviousPage,
+        KeyCode::Char('a') => Action::ToggleFollow,
         KeyCode::Esc => Action::Unfocus,
         KeyCode::Char('?') | KeyCode::F(1) => Action::ToggleHelp,
         KeyCode::Char('s') => Action::SaveFrame,
@@ -229,6 +303,8 @@ pub const KEYS: &[(&str, &str)] = &[
     ("Tab / arrows", "select a participant"),
     ("Enter / f", "focus (zoom) the selected one"),
     ("Esc", "back to the grid"),
+    ("PgUp / PgDn", "the previous / next page of tiles"),
+    ("a", "follow the speaker on or off"),
     ("s", "save the selected video frame as PNG"),
     ("m / v / d", "microphone / video / sound on or off"),
     ("x, + / -", "mute the selected one, louder / quieter"),
@@ -256,6 +332,18 @@ mod tests {
         );
         assert_eq!(action_for_key(key(KeyCode::Tab)), Some(Action::Next));
         assert_eq!(action_for_key(key(KeyCode::Enter)), Some(Action::Focus));
+        assert_eq!(
+            action_for_key(key(KeyCode::PageDown)),
+            Some(Action::NextPage)
+        );
+        assert_eq!(
+            action_for_key(key(KeyCode::PageUp)),
+            Some(Action::PreviousPage)
+        );
+        assert_eq!(
+            action_for_key(key(KeyCode::Char('a'))),
+            Some(Action::ToggleFollow)
+        );
         assert_eq!(action_for_key(key(KeyCode::Char('z'))), None);
     }
 

@@ -50,21 +50,27 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
         None => top,
     };
     status_bar(frame, top, "packspaces", &space, &you, links);
-    let (videos, list) = if middle.width >= LIST_MIN_WIDTH {
-        let [v, l] =
-            Layout::horizontal([Constraint::Min(1), Constraint::Length(LIST_WIDTH)]).areas(middle);
-        (v, Some(l))
-    } else {
-        (middle, None)
-    };
-    video_grid(frame, videos, state, &mut slots);
+    let (videos, list) = split_middle(middle);
+    let page = video_grid(frame, videos, state, &mut slots);
     if let Some(list) = list {
         participant_list(frame, list, state);
     }
-    let keys = if state.focused {
-        " Esc back to the grid · Tab next · s save · ? help · q quit"
+    let follow = if state.follow_speaker {
+        " · following the speaker (a)"
     } else {
-        " Tab select · Enter zoom · s save · m/v/d mic/video/sound · ? help · q quit"
+        ""
+    };
+    let keys = match page {
+        _ if state.focused => {
+            format!(" Esc back to the grid · Tab next · s save · ? help · q quit{follow}")
+        }
+        Some((page, pages)) => format!(
+            " page {}/{pages}: PgUp/PgDn · Tab select · Enter zoom · ? help · q quit{follow}",
+            page + 1
+        ),
+        None => format!(
+            " Tab select · Enter zoom · s save · m/v/d mic/video/sound · ? help · q quit{follow}"
+        ),
     };
     let bottom = match &state.output {
         // What the output costs (kbit/s, video fps) at the right of the bottom bar.
@@ -77,7 +83,7 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
         ),
         None => bottom,
     };
-    bottom_bar(frame, bottom, state.notice.as_deref(), keys);
+    bottom_bar(frame, bottom, state.notice.as_deref(), &keys);
     if state.show_help {
         help(frame, middle);
     }
@@ -89,6 +95,24 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
 pub fn render_with_video(frame: &mut Frame, state: &State) {
     let slots = render(frame, state);
     draw_slots(frame.buffer_mut(), &slots, state.color);
+}
+
+/// The middle split into the video area and, on a wide enough screen, the participant list.
+fn split_middle(middle: Rect) -> (Rect, Option<Rect>) {
+    if middle.width >= LIST_MIN_WIDTH {
+        let [v, l] =
+            Layout::horizontal([Constraint::Min(1), Constraint::Length(LIST_WIDTH)]).areas(middle);
+        (v, Some(l))
+    } else {
+        (middle, None)
+    }
+}
+
+/// How many tiles a page of the grid holds on a screen of `cols x rows` (for
+/// [`State::per_page`]).
+pub fn tiles_per_page(cols: u16, rows: u16) -> usize {
+    let [_, middle, _] = bars(Rect::new(0, 0, cols, rows));
+    layout::tiles_per_page(split_middle(middle).0)
 }
 
 /// The screen's rows: a status bar, the middle, and a bottom bar.
@@ -159,18 +183,45 @@ pub fn bottom_bar(frame: &mut Frame, area: Rect, notice: Option<&str>, keys: &st
     );
 }
 
-/// The tiles: ours first, then everyone in join order; or the focused one alone.
-fn video_grid(frame: &mut Frame, area: Rect, state: &State, slots: &mut Vec<VideoSlot>) {
+/// The tiles: ours first, then everyone in join order, as many as fit legibly (the page
+/// [`State::page`] of them); or the focused one alone. Returns (page, pages) when there
+/// is more than one page.
+fn video_grid(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    slots: &mut Vec<VideoSlot>,
+) -> Option<(usize, usize)> {
     if state.focused
         && let Some(p) = state.selected()
     {
         participant_tile(frame, area, p, true, slots);
-        return;
+        return None;
     }
-    let tiles = layout::grid(area, state.room.participants.len() + 1);
-    let Some((own, others)) = tiles.split_first() else {
-        return;
-    };
+    let count = state.room.participants.len() + 1;
+    let per_page = layout::tiles_per_page(area);
+    let pages = count.div_ceil(per_page);
+    let page = state.page.min(pages - 1);
+    let first = page * per_page;
+    let shown = first..count.min(first + per_page);
+    let tiles = layout::grid(area, shown.len());
+    for (area, item) in tiles.iter().zip(shown) {
+        match item {
+            0 => own_tile(frame, *area, state, slots),
+            i => participant_tile(
+                frame,
+                *area,
+                &state.room.participants[i - 1],
+                i - 1 == state.selected,
+                slots,
+            ),
+        }
+    }
+    (pages > 1).then_some((page, pages))
+}
+
+/// Our own tile: the self-view, named "(you)", with what we switched off.
+fn own_tile(frame: &mut Frame, area: Rect, state: &State, slots: &mut Vec<VideoSlot>) {
     let mut title = match &state.room.our_name {
         Some(n) => format!(" {n} (you) "),
         None => " you ".to_string(),
@@ -180,10 +231,7 @@ fn video_grid(frame: &mut Frame, area: Rect, state: &State, slots: &mut Vec<Vide
         title.push_str(&format!("· {off} "));
     }
     let own_video = state.room.self_view.as_ref().map(|f| (OWN_TILE, f));
-    tile(frame, *own, &title, own_video, None, false, slots);
-    for (i, (area, p)) in others.iter().zip(&state.room.participants).enumerate() {
-        participant_tile(frame, *area, p, i == state.selected, slots);
-    }
+    tile(frame, area, &title, own_video, None, false, slots);
 }
 
 /// The key of our own tile's picture (peer ids are UUIDs or PeerJS ids, never this).
@@ -291,7 +339,16 @@ fn participant_list(frame: &mut Frame, area: Rect, state: &State) {
         }
         lines.push(Line::from(spans));
     }
-    frame.render_widget(Paragraph::new(lines).block(block), area);
+    // A long list scrolls so that the selected one stays in view.
+    let visible = usize::from(block.inner(area).height).max(1);
+    let selected_line = state.selected + 1;
+    let offset = (selected_line + 1).saturating_sub(visible);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .block(block)
+            .scroll((u16::try_from(offset).unwrap_or(u16::MAX), 0)),
+        area,
+    );
 }
 
 fn help(frame: &mut Frame, area: Rect) {
