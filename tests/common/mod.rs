@@ -297,10 +297,21 @@ pub async fn first_frame(viewer: &packspaces::session::Session) -> std::sync::Ar
         if let Some(f) = frame {
             return f;
         }
-        assert!(
-            std::time::Instant::now() < deadline,
-            "no picture arrived within 30 s"
-        );
+        if std::time::Instant::now() >= deadline {
+            // What the viewer knows, to tell a call that never connected from one without
+            // pictures.
+            let state = viewer.shared.state();
+            let tiles: Vec<String> = state
+                .room
+                .participants
+                .iter()
+                .map(|p| format!("{} {:?}", p.label(), p.state))
+                .collect();
+            panic!(
+                "no picture arrived within 30 s; tiles {tiles:?}, links {:?} / {:?}, notice {:?}",
+                state.room.space_link, state.room.peer_link, state.notice
+            );
+        }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
 }
