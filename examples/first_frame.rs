@@ -51,6 +51,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         },
         card: send.then(CardSpec::default),
         self_view: false,
+        watched: true,
         color: ColorMode::TrueColor,
         audio: packspaces::audio::AudioConfig::OFF,
     })

@@ -104,6 +104,8 @@ impl Demo {
                 },
                 card,
                 self_view,
+                // The demo's bots show nothing; the terminal's session does.
+                watched: self_view,
                 color: config.color,
                 audio,
             })

@@ -90,17 +90,16 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
     let mut dirty = true;
     let mut status_shown: Option<Instant> = None;
     let mut changes = session.shared.watch();
-    let per_page = |(cols, rows): (u16, u16)| view::tiles_per_page(cols, rows);
-    let tiles = per_page(screen.output.size());
-    session.shared.update(|state| state.per_page = tiles);
+    let (cols, rows) = screen.output.size();
+    session.shared.update(|state| state.set_screen(cols, rows));
     let ending = loop {
         tokio::select! {
             _ = screen.ticks.tick() => {
                 let now = Instant::now();
                 match screen.follow_size() {
                     Ok(true) => {
-                        let tiles = per_page(screen.output.size());
-                        session.shared.update(|state| state.per_page = tiles);
+                        let (cols, rows) = screen.output.size();
+                        session.shared.update(|state| state.set_screen(cols, rows));
                         dirty = true;
                     }
                     Ok(false) => {}

@@ -198,6 +198,8 @@ fn session_config(
         },
         card,
         self_view,
+        // A bot shows nothing.
+        watched: palette.is_none(),
         color: args.color.resolve(),
         audio: match (args.no_audio, palette) {
             (true, _) => AudioConfig::OFF,

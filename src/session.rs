@@ -15,6 +15,7 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 
 use crate::audio::{AudioConfig, AudioHandle};
+use crate::call::bitrate::{self, Want, Wants, WantsReceiver};
 use crate::call::manager::{Input, Output, Show};
 use crate::call::{
     self, CallConfig, CallContext, CallEvent, CallHandle, CallManager, ToCall, VideoSource,
@@ -27,7 +28,7 @@ use crate::model::{Link, TileState};
 use crate::peerjs::client::{PeerClient, PeerServerUrl, RegisterError, SignalEvent};
 use crate::render::ColorMode;
 use crate::space::{self, SpaceEvent, SpaceUrl};
-use crate::ui::State;
+use crate::ui::{State, view};
 
 /// Our outgoing video: the camera, if one is chosen and works, else the test card. The
 /// camera's picture is scaled to the card's size.
@@ -68,6 +69,9 @@ pub struct SessionConfig {
     pub card: Option<CardSpec>,
     /// Show our own picture (costs a little CPU; bots do not need it).
     pub self_view: bool,
+    /// Someone looks at the pictures (a screen, a test). A bot's are never shown: it asks
+    /// everyone to send it the least and decodes nothing.
+    pub watched: bool,
     pub color: ColorMode,
     /// Sound (needs the `audio` feature; ignored without it).
     pub audio: AudioConfig,
@@ -166,6 +170,7 @@ impl Session {
             s.room.controls.sound_available = audio.mixer.is_some() || audio.source.is_some();
         });
         let (call_tx, call_rx) = mpsc::channel(64);
+        let wants = publish_wants(&shared, config.watched, &cancel);
         let ctx = CallContext {
             config: config.call.clone(),
             signals: peer.sender(),
@@ -174,6 +179,7 @@ impl Session {
             video: video.clone(),
             audio: audio.source.clone(),
             mixer: audio.mixer.clone(),
+            wants,
         };
         let (space_tx, space_rx) = mpsc::channel(64);
         tokio::spawn(space::run(
@@ -230,6 +236,58 @@ impl Session {
     pub async fn leave(self) {
         self.cancel.cancel();
         let _ = tokio::time::timeout(std::time::Duration::from_secs(3), self.task).await;
+    }
+}
+
+/// Keeps what each peer's tile needs ([`Wants`]) up to date with the state, for the calls'
+/// bitrate requests: a zoom, a page turn, a re-flow or a resize changes it.
+fn publish_wants(shared: &Arc<Shared>, watched: bool, cancel: &CancellationToken) -> WantsReceiver {
+    if !watched {
+        // Never changes: the receivers keep reading it after the sender is gone.
+        return watch::channel(Wants {
+            peers: HashMap::new(),
+            ceiling: Some(bitrate::NOT_SHOWN),
+        })
+        .1;
+    }
+    let mut changes = shared.watch();
+    let (tx, rx) = watch::channel(wants_for(&changes.borrow_and_update()));
+    let cancel = cancel.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = cancel.cancelled() => break,
+                changed = changes.changed() => if changed.is_err() { break },
+            }
+            let wants = wants_for(&changes.borrow_and_update());
+            tx.send_if_modified(|old| {
+                let changed = *old != wants;
+                *old = wants;
+                changed
+            });
+        }
+    });
+    rx
+}
+
+/// What every peer's tile needs on the screen the state is shown on (nothing without one).
+fn wants_for(state: &State) -> Wants {
+    let Some((cols, rows)) = state.screen else {
+        return Wants::default();
+    };
+    let (w, h) = view::zoomed_area(cols, rows);
+    Wants {
+        peers: view::picture_areas(state, cols, rows)
+            .into_iter()
+            .map(|(peer, (w, h))| {
+                let want = Want {
+                    bitrate: bitrate::for_cells(w, h),
+                    shown: true,
+                };
+                (peer.to_string(), want)
+            })
+            .collect(),
+        ceiling: Some(bitrate::for_cells(w, h)),
     }
 }
 
@@ -437,5 +495,50 @@ fn show(s: &mut State, change: Show) {
         Show::Notice(text) => s.notify(&text),
         Show::PeerServer(link) => s.room.peer_link = link,
         Show::Space(link) => s.room.space_link = link,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ui::Action;
+
+    fn class(size: usize) -> State {
+        let mut state = State::new("CSC342", ColorMode::TrueColor);
+        for i in 0..size {
+            state.room.upsert(&format!("peer-{i:02}")).state = TileState::Live;
+        }
+        state
+    }
+
+    #[test]
+    fn tiles_on_screen_ask_by_size_and_the_rest_for_the_least() {
+        let mut state = class(30);
+        assert_eq!(wants_for(&state), Wants::default(), "no screen, no asking");
+        state.set_screen(120, 30);
+        let wants = wants_for(&state);
+        let shown: Vec<&String> = wants.peers.keys().collect();
+        assert_eq!(
+            shown.len(),
+            state.per_page - 1,
+            "our own tile is on the page too"
+        );
+        let first = wants.of("peer-00").unwrap();
+        assert!(first.shown && first.bitrate > bitrate::NOT_SHOWN);
+        let last = wants.of("peer-29").unwrap();
+        assert!(!last.shown && last.bitrate == bitrate::NOT_SHOWN);
+        // Zoomed: only that one is shown, and it asks for more than a grid tile did.
+        state.selected = 29;
+        state.apply(Action::Focus);
+        let zoomed = wants_for(&state);
+        assert_eq!(zoomed.peers.len(), 1);
+        let big = zoomed.of("peer-29").unwrap();
+        assert!(big.shown && big.bitrate > first.bitrate);
+        assert!(!zoomed.of("peer-00").unwrap().shown);
+        assert_eq!(
+            zoomed.ceiling,
+            Some(big.bitrate),
+            "the ceiling is a zoomed tile's"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! video, accepts peerjs 1.5.x's data channel, and ends on hang-up, ICE failure, or that data
 //! channel closing.
 
+pub mod bitrate;
 pub mod codecs;
 pub mod manager;
 pub mod receive;
@@ -33,6 +34,7 @@ use crate::audio::source::AudioSource;
 use crate::feed::Feed;
 pub use crate::media::outgoing::VideoSource;
 use crate::peerjs::client::{IceCandidate, SessionDescription, SignalCommand};
+use bitrate::WantsReceiver;
 pub use codecs::VideoCodec;
 use codecs::{choose_for_offer, first_mid, media_engine};
 pub use manager::{CallManager, ToCall};
@@ -125,6 +127,8 @@ pub struct CallContext {
     pub audio: Option<AudioSource>,
     /// Where their audio packets go, if we play them.
     pub mixer: Option<Arc<Mutex<Mixer>>>,
+    /// What each peer's tile needs, for our bitrate requests.
+    pub wants: WantsReceiver,
 }
 
 /// The session's handle on one call.
@@ -199,6 +203,7 @@ struct Handler {
     mixer: Option<Arc<Mutex<Mixer>>>,
     /// The negotiated audio-level extension id (0 until the remote description is known).
     audio_level_id: Arc<AtomicU8>,
+    wants: WantsReceiver,
 }
 
 #[async_trait::async_trait]
@@ -240,6 +245,7 @@ impl PeerConnectionEventHandler for Handler {
                 track,
                 self.peer.clone(),
                 self.feed.clone(),
+                self.wants.clone(),
             ));
         }
     }
@@ -269,6 +275,7 @@ async fn new_peer_connection(
         feed: ctx.feed.clone(),
         mixer: ctx.mixer.clone(),
         audio_level_id,
+        wants: ctx.wants.clone(),
     };
     let pc = PeerConnectionBuilder::new()
         .with_configuration(
@@ -449,9 +456,19 @@ impl Call<'_> {
             .ok_or_else(|| CallError::new("no local description", ""))?;
         tracing::trace!("call {peer}: our description\n{}", local.sdp);
         let mid = first_mid(&local.sdp);
+        // What they send us is capped by what the largest tile on our screen needs.
+        let ceiling = self
+            .ctx
+            .wants
+            .borrow()
+            .ceiling
+            .filter(|_| std::env::var_os("XP_NO_CEILING").is_none());
         let sdp = SessionDescription {
             kind: if is_offer { "offer" } else { "answer" }.to_string(),
-            sdp: local.sdp,
+            sdp: match ceiling {
+                Some(bitrate) => bitrate::with_ceiling(&local.sdp, bitrate),
+                None => local.sdp,
+            },
         };
         let metadata = self
             .ctx

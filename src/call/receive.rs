@@ -1,24 +1,28 @@
 //! Incoming media of one call: RTP → whole frames (webrtc-rs sample builder) → our H.264 or
-//! VP8 decoder → the session's [`Feed`] (the newest frame wins). Keyframes are requested
-//! (PLI) at the start and after decode errors. Audio packets feed the speaking indicator
+//! VP8 decoder on a thread per stream → the session's [`Feed`] (the newest frame wins).
+//! Keyframes are requested (PLI) at the start, after decode errors and when a tile comes
+//! back on screen; what the tile needs goes back to the sender as REMB. Audio packets feed the speaking indicator
 //! and, when we play sound, the mixer.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use rtc::media::Sample;
 use rtc::media::io::sample_builder::SampleBuilder;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
+use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
 use rtc::rtp::codec::h264::H264Packet;
 use rtc::rtp::codec::vp8::Vp8Packet;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::bitrate::{self, WantsReceiver};
 use super::codecs::VideoCodec;
 use crate::audio::AudioPacket;
 use crate::audio::mixer::Mixer;
 use crate::contain::contain;
 use crate::feed::{Feed, Picture};
+use crate::media::annexb;
 use crate::media::h264::H264Decoder;
 use crate::media::vp8::Vp8Decoder;
 use crate::render::I420Frame;
@@ -113,8 +117,23 @@ pub async fn receive_audio(
     }
 }
 
-/// Receives one remote video track until it ends.
-pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, feed: Feed) {
+/// How often a REMB repeats what a tile needs (browsers keep the last one; a repeat
+/// covers a lost packet).
+const REMB_INTERVAL: Duration = Duration::from_secs(1);
+/// Assembled frames waiting for the decoder thread. More means the decoder cannot keep
+/// up (a peer sending far more than asked): drop them and restart at a keyframe.
+const DECODE_QUEUE: usize = 4;
+
+/// Receives one remote video track until it ends: assembles frames here, decodes them on
+/// a thread of their own (never on the async workers), and tells the sender what the tile
+/// needs (`wants`, as REMB). A tile that is not on screen is not decoded; when it shows
+/// again, decoding restarts at a keyframe we ask for.
+pub async fn receive_track(
+    track: Arc<dyn TrackRemote>,
+    peer: String,
+    feed: Feed,
+    mut wants: WantsReceiver,
+) {
     let ssrc = track.ssrcs().await.first().copied().unwrap_or(0);
     let mime = track
         .codec(ssrc)
@@ -127,11 +146,34 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, feed: Feed
         return;
     };
     tracing::info!("call {peer}: receiving {mime}");
-    let mut video = VideoReceiver::new(codec);
+    let decoder = match DecoderThread::start(codec, &peer, feed) {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::warn!("call {peer}: no decoder thread: {e}");
+            while track.poll().await.is_some() {}
+            return;
+        }
+    };
+    let mut assembler = FrameAssembler::new(codec);
     let mut last_pli: Option<Instant> = None;
-    let mut want_keyframe = true;
+    // Decoding starts at a keyframe, and restarts at one after frames were skipped.
+    let mut at_keyframe = false;
+    let mut decode_failed = false;
+    let mut last_remb: Option<(Instant, u32)> = None;
+    let mut wants_open = true;
     loop {
-        if want_keyframe && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL) {
+        let want = wants.borrow_and_update().of(&peer);
+        let shown = want.is_none_or(|w| w.shown);
+        if !shown {
+            at_keyframe = false;
+        }
+        // A frame that did not decode spoils those after it until a keyframe.
+        decode_failed |= decoder.failed();
+        if shown
+            && (!at_keyframe || decode_failed)
+            && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL)
+        {
+            decode_failed = false;
             let pli = PictureLossIndication {
                 sender_ssrc: 0,
                 media_ssrc: ssrc,
@@ -141,39 +183,184 @@ pub async fn receive_track(track: Arc<dyn TrackRemote>, peer: String, feed: Feed
             }
             last_pli = Some(Instant::now());
         }
-        let event = match tokio::time::timeout(PLI_INTERVAL, track.poll()).await {
-            Ok(Some(event)) => event,
-            Ok(None) => break,
-            Err(_) => continue,
+        if let Some(want) = want
+            && bitrate::levers().remb
+            && last_remb.is_none_or(|(t, b)| b != want.bitrate || t.elapsed() >= REMB_INTERVAL)
+        {
+            let remb = ReceiverEstimatedMaximumBitrate {
+                sender_ssrc: 0,
+                bitrate: want.bitrate as f32,
+                ssrcs: vec![ssrc],
+            };
+            if track.write_rtcp(vec![Box::new(remb)]).await.is_err() {
+                tracing::debug!("call {peer}: could not send a REMB");
+            }
+            last_remb = Some((Instant::now(), want.bitrate));
+        }
+        let event = tokio::select! {
+            event = track.poll() => match event {
+                Some(event) => event,
+                None => break,
+            },
+            changed = wants.changed(), if wants_open => {
+                wants_open = changed.is_ok();
+                continue;
+            }
+            _ = tokio::time::sleep(PLI_INTERVAL.min(REMB_INTERVAL)) => continue,
         };
         let packet = match event {
             TrackRemoteEvent::OnRtpPacket(packet) => packet,
             TrackRemoteEvent::OnEnded => break,
             _ => continue,
         };
-        for outcome in video.push(packet) {
-            match outcome {
-                Ok(frame) => {
-                    want_keyframe = false;
-                    feed.frame(Picture::Peer(peer.clone()), Arc::new(frame));
-                }
+        for sample in assembler.push(packet) {
+            let sample = match sample {
+                Ok(sample) => sample,
                 Err(e) => {
                     tracing::debug!("call {peer}: {e}");
-                    want_keyframe = true;
+                    at_keyframe = false;
+                    continue;
                 }
+            };
+            if !shown {
+                continue;
+            }
+            if !at_keyframe {
+                if !is_keyframe(codec, &sample.data) {
+                    continue;
+                }
+                at_keyframe = true;
+            }
+            if !decoder.decode(sample) {
+                tracing::debug!("call {peer}: the decoder is behind; waiting for a keyframe");
+                at_keyframe = false;
             }
         }
     }
     tracing::info!("call {peer}: video ended");
 }
 
-/// RTP packets in, decoded frames (or decode errors) out.
-pub struct VideoReceiver {
+/// Whether an assembled frame can be decoded without the ones before it.
+pub fn is_keyframe(codec: VideoCodec, data: &[u8]) -> bool {
+    match codec {
+        VideoCodec::H264 => annexb::is_keyframe(data),
+        // RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
+        VideoCodec::Vp8 => data.first().is_some_and(|b| b & 1 == 0),
+    }
+}
+
+/// A thread that decodes one stream's frames in order and hands each picture to the feed
+/// (which keeps only the newest).
+struct DecoderThread {
+    frames: std::sync::mpsc::SyncSender<Sample>,
+    /// Set by the thread when a frame did not decode; taken by [`DecoderThread::failed`].
+    failed: Arc<AtomicBool>,
+}
+
+impl DecoderThread {
+    fn start(codec: VideoCodec, peer: &str, feed: Feed) -> std::io::Result<DecoderThread> {
+        let (frames, queue) = std::sync::mpsc::sync_channel::<Sample>(DECODE_QUEUE);
+        let failed = Arc::new(AtomicBool::new(false));
+        let failing = failed.clone();
+        let peer = peer.to_string();
+        std::thread::Builder::new()
+            .name(format!("decode {}", crate::ui::view::short(&peer)))
+            .spawn(move || {
+                let mut decoder = VideoDecoder::new(codec);
+                // Ends when the receiver drops its sender (the track ended).
+                while let Ok(sample) = queue.recv() {
+                    match decoder.decode(&sample.data) {
+                        Ok(Some(frame)) => feed.frame(Picture::Peer(peer.clone()), Arc::new(frame)),
+                        Ok(None) => {}
+                        Err(e) => {
+                            tracing::debug!("call {peer}: {e}");
+                            failing.store(true, Ordering::Relaxed);
+                        }
+                    }
+                }
+            })?;
+        Ok(DecoderThread { frames, failed })
+    }
+
+    /// Queues a frame; false if the queue was full (the frame is dropped).
+    fn decode(&self, sample: Sample) -> bool {
+        self.frames.try_send(sample).is_ok()
+    }
+
+    /// Whether a frame failed to decode since the last call.
+    fn failed(&self) -> bool {
+        self.failed.swap(false, Ordering::Relaxed)
+    }
+}
+
+/// RTP packets in, whole frames (or why some were lost) out.
+pub struct FrameAssembler {
     codec: VideoCodec,
     /// The newest sequence number the builder holds.
     newest: Option<u16>,
     builder: Builder,
-    decoder: Decoder,
+}
+
+impl FrameAssembler {
+    pub fn new(codec: VideoCodec) -> Self {
+        Self {
+            codec,
+            newest: None,
+            builder: Builder::new(codec),
+        }
+    }
+
+    /// Drops the frames being assembled and starts from the next packet.
+    fn restart(&mut self) {
+        self.builder = Builder::new(self.codec);
+        self.newest = None;
+    }
+
+    /// Adds one RTP packet; returns the frames it completed, and an error before any frame
+    /// that follows lost packets.
+    pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<Sample, String>> {
+        let mut out = Vec::new();
+        // The sample builder scans every slot between its oldest and newest packet, per
+        // packet: a sequence number far from the others would cost seconds of CPU. Such a
+        // jump means a restarted (or hostile) stream anyway, so start afresh.
+        let seq = packet.header.sequence_number;
+        if let Some(newest) = self.newest {
+            let ahead = seq.wrapping_sub(newest) as i16;
+            if ahead.unsigned_abs() > REORDER_PACKETS {
+                self.restart();
+                out.push(Err(format!("sequence jumped by {ahead}")));
+            }
+        }
+        if self.newest.is_none_or(|n| (seq.wrapping_sub(n) as i16) > 0) {
+            self.newest = Some(seq);
+        }
+        // The depacketizers index into payloads they have not checked (seen: an H.264
+        // STAP-A that claims more than it carries; sequence arithmetic that overflows), so
+        // a hostile packet must cost only the frames being assembled, not the call.
+        let builder = &mut self.builder;
+        let samples = match contain(|| builder.push(packet)) {
+            Ok(samples) => samples,
+            Err(panic) => {
+                self.restart();
+                out.push(Err(format!("depacketizer refused a packet: {panic}")));
+                return out;
+            }
+        };
+        for sample in samples {
+            if sample.prev_dropped_packets > 0 {
+                out.push(Err(format!("{} packets lost", sample.prev_dropped_packets)));
+            }
+            out.push(Ok(sample));
+        }
+        out
+    }
+}
+
+/// RTP packets in, decoded frames (or decode errors) out, on the caller's thread: a
+/// [`FrameAssembler`] and a [`VideoDecoder`] in one.
+pub struct VideoReceiver {
+    assembler: FrameAssembler,
+    decoder: VideoDecoder,
 }
 
 enum Builder {
@@ -217,71 +404,44 @@ impl Builder {
     }
 }
 
-enum Decoder {
+/// One stream's decoder: H.264 or VP8.
+pub enum VideoDecoder {
     H264(Option<H264Decoder>),
     // Boxed: the VP8 decoder's state is large.
     Vp8(Option<Box<Vp8Decoder>>),
 }
 
-impl VideoReceiver {
+impl VideoDecoder {
     pub fn new(codec: VideoCodec) -> Self {
-        let decoder = match codec {
-            VideoCodec::H264 => Decoder::H264(H264Decoder::new().ok()),
-            VideoCodec::Vp8 => Decoder::Vp8(Vp8Decoder::new().ok().map(Box::new)),
-        };
-        Self {
-            codec,
-            newest: None,
-            builder: Builder::new(codec),
-            decoder,
+        match codec {
+            VideoCodec::H264 => VideoDecoder::H264(H264Decoder::new().ok()),
+            VideoCodec::Vp8 => VideoDecoder::Vp8(Vp8Decoder::new().ok().map(Box::new)),
         }
     }
 
-    /// Drops the frames being assembled and starts from the next packet.
-    fn restart_builder(&mut self) {
-        self.builder = Builder::new(self.codec);
-        self.newest = None;
+    /// Decodes one whole frame (a picture, or none yet).
+    pub fn decode(&mut self, data: &[u8]) -> Result<Option<I420Frame>, String> {
+        match self {
+            VideoDecoder::H264(Some(d)) => d.decode(data).map_err(|e| e.to_string()),
+            VideoDecoder::Vp8(Some(d)) => d.decode(data).map_err(|e| e.to_string()),
+            _ => Err("no decoder".to_string()),
+        }
+    }
+}
+
+impl VideoReceiver {
+    pub fn new(codec: VideoCodec) -> Self {
+        Self {
+            assembler: FrameAssembler::new(codec),
+            decoder: VideoDecoder::new(codec),
+        }
     }
 
     /// Adds one RTP packet; returns what the frames it completed decoded to.
     pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<I420Frame, String>> {
         let mut out = Vec::new();
-        // The sample builder scans every slot between its oldest and newest packet, per
-        // packet: a sequence number far from the others would cost seconds of CPU. Such a
-        // jump means a restarted (or hostile) stream anyway, so start afresh.
-        let seq = packet.header.sequence_number;
-        if let Some(newest) = self.newest {
-            let ahead = seq.wrapping_sub(newest) as i16;
-            if ahead.unsigned_abs() > REORDER_PACKETS {
-                self.restart_builder();
-                out.push(Err(format!("sequence jumped by {ahead}")));
-            }
-        }
-        if self.newest.is_none_or(|n| (seq.wrapping_sub(n) as i16) > 0) {
-            self.newest = Some(seq);
-        }
-        // The depacketizers index into payloads they have not checked (seen: an H.264
-        // STAP-A that claims more than it carries; sequence arithmetic that overflows), so
-        // a hostile packet must cost only the frames being assembled, not the call.
-        let builder = &mut self.builder;
-        let samples = match contain(|| builder.push(packet)) {
-            Ok(samples) => samples,
-            Err(panic) => {
-                self.restart_builder();
-                out.push(Err(format!("depacketizer refused a packet: {panic}")));
-                return out;
-            }
-        };
-        for sample in samples {
-            if sample.prev_dropped_packets > 0 {
-                out.push(Err(format!("{} packets lost", sample.prev_dropped_packets)));
-            }
-            let decoded = match &mut self.decoder {
-                Decoder::H264(Some(d)) => d.decode(&sample.data).map_err(|e| e.to_string()),
-                Decoder::Vp8(Some(d)) => d.decode(&sample.data).map_err(|e| e.to_string()),
-                _ => Err("no decoder".to_string()),
-            };
-            match decoded {
+        for sample in self.assembler.push(packet) {
+            match sample.and_then(|s| self.decoder.decode(&s.data)) {
                 Ok(Some(frame)) => out.push(Ok(frame)),
                 Ok(None) => {}
                 Err(e) => out.push(Err(e)),

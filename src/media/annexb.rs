@@ -15,6 +15,18 @@ pub fn has_start_code(data: &[u8]) -> bool {
     data.starts_with(&[0, 0, 1]) || data.starts_with(&START_CODE)
 }
 
+/// True if the access unit `data` (Annex B) holds an IDR slice: decoding can start there.
+pub fn is_keyframe(data: &[u8]) -> bool {
+    let mut from = 0;
+    while let Some(at) = find_start_code(data, from) {
+        if data.get(at + 3).is_some_and(|b| b & 0x1f == 5) {
+            return true;
+        }
+        from = at + 3;
+    }
+    false
+}
+
 /// Index of the next `00 00 01` at or after `from`.
 fn find_start_code(data: &[u8], from: usize) -> Option<usize> {
     let mut i = from;
@@ -173,6 +185,19 @@ impl<R: Read + Seek> AnnexBReader<R> {
 mod tests {
     use super::*;
     use std::io::Cursor;
+
+    #[test]
+    fn a_keyframe_is_an_access_unit_with_an_idr_slice() {
+        // SPS, PPS, IDR slice.
+        let idr = [
+            0, 0, 0, 1, 0x67, 0x42, 0, 0, 1, 0x68, 0xce, 0, 0, 1, 0x65, 0x88,
+        ];
+        assert!(is_keyframe(&idr));
+        // A P slice alone, and nothing at all.
+        assert!(!is_keyframe(&[0, 0, 0, 1, 0x41, 0x9a]));
+        assert!(!is_keyframe(&[]));
+        assert!(!is_keyframe(&[0, 0, 1]));
+    }
 
     fn units(data: &[u8]) -> Vec<Vec<u8>> {
         let mut r = AnnexBReader::new(Cursor::new(data.to_vec()));

@@ -26,9 +26,11 @@ pub struct State {
     /// Which page of tiles the grid shows (our own tile first, then everyone in join
     /// order), when they do not all fit.
     pub page: usize,
-    /// Tiles per page on the current screen ([`view::tiles_per_page`]); set by whoever
-    /// knows the screen's size, for the page keys.
+    /// Tiles per page on the current screen ([`view::tiles_per_page`]), for the page keys.
     pub per_page: usize,
+    /// The terminal's size (columns, rows), set by whoever shows the state on one
+    /// ([`State::set_screen`]); `None` for a session nobody watches (a bot).
+    pub screen: Option<(u16, u16)>,
     /// Focus whoever speaks, automatically (`a`).
     pub follow_speaker: bool,
     pub show_help: bool,
@@ -51,6 +53,7 @@ impl State {
             focused: false,
             page: 0,
             per_page: usize::MAX,
+            screen: None,
             follow_speaker: false,
             show_help: false,
             color,
@@ -71,6 +74,13 @@ impl State {
         if count == 0 {
             self.focused = false;
         }
+        self.page = self.page.min(self.pages() - 1);
+    }
+
+    /// The state is shown on a terminal of `cols x rows`.
+    pub fn set_screen(&mut self, cols: u16, rows: u16) {
+        self.screen = Some((cols, rows));
+        self.per_page = view::tiles_per_page(cols, rows);
         self.page = self.page.min(self.pages() - 1);
     }
 

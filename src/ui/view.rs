@@ -183,20 +183,27 @@ pub fn bottom_bar(frame: &mut Frame, area: Rect, notice: Option<&str>, keys: &st
     );
 }
 
-/// The tiles: ours first, then everyone in join order, as many as fit legibly (the page
-/// [`State::page`] of them); or the focused one alone. Returns (page, pages) when there
-/// is more than one page.
-fn video_grid(
-    frame: &mut Frame,
-    area: Rect,
-    state: &State,
-    slots: &mut Vec<VideoSlot>,
-) -> Option<(usize, usize)> {
-    if state.focused
-        && let Some(p) = state.selected()
-    {
-        participant_tile(frame, area, p, true, slots);
-        return None;
+/// One tile of the grid: ours, or a participant's (an index into the room).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Tile {
+    Own,
+    Participant(usize),
+}
+
+/// Where the tiles go in the video area, and (page, pages) when there is more than one page.
+struct Placement {
+    tiles: Vec<(Rect, Tile)>,
+    page: Option<(usize, usize)>,
+}
+
+/// Ours first, then everyone in join order, as many as fit legibly (the page
+/// [`State::page`] of them); or the focused one alone.
+fn placement(area: Rect, state: &State) -> Placement {
+    if state.focused && state.selected().is_some() {
+        return Placement {
+            tiles: vec![(area, Tile::Participant(state.selected))],
+            page: None,
+        };
     }
     let count = state.room.participants.len() + 1;
     let per_page = layout::tiles_per_page(area);
@@ -205,19 +212,69 @@ fn video_grid(
     let first = page * per_page;
     let shown = first..count.min(first + per_page);
     let tiles = layout::grid(area, shown.len());
-    for (area, item) in tiles.iter().zip(shown) {
-        match item {
-            0 => own_tile(frame, *area, state, slots),
-            i => participant_tile(
+    let tiles = tiles
+        .into_iter()
+        .zip(shown)
+        .map(|(rect, i)| match i {
+            0 => (rect, Tile::Own),
+            i => (rect, Tile::Participant(i - 1)),
+        })
+        .collect();
+    Placement {
+        tiles,
+        page: (pages > 1).then_some((page, pages)),
+    }
+}
+
+/// The tiles of the grid drawn; (page, pages) when there is more than one page.
+fn video_grid(
+    frame: &mut Frame,
+    area: Rect,
+    state: &State,
+    slots: &mut Vec<VideoSlot>,
+) -> Option<(usize, usize)> {
+    let placed = placement(area, state);
+    for (area, tile) in placed.tiles {
+        match tile {
+            Tile::Own => own_tile(frame, area, state, slots),
+            Tile::Participant(i) => participant_tile(
                 frame,
-                *area,
-                &state.room.participants[i - 1],
-                i - 1 == state.selected,
+                area,
+                &state.room.participants[i],
+                i == state.selected,
                 slots,
             ),
         }
     }
-    (pages > 1).then_some((page, pages))
+    placed.page
+}
+
+/// The picture area (cells inside the border) of every participant on screen on a
+/// terminal of `cols x rows`, by peer id: what each of them should send us.
+pub fn picture_areas(state: &State, cols: u16, rows: u16) -> Vec<(&str, (u16, u16))> {
+    let [_, middle, _] = bars(Rect::new(0, 0, cols, rows));
+    placement(split_middle(middle).0, state)
+        .tiles
+        .into_iter()
+        .filter_map(|(rect, tile)| match tile {
+            Tile::Own => None,
+            Tile::Participant(i) => {
+                let inner = Block::new().borders(Borders::ALL).inner(rect);
+                let p = &state.room.participants[i];
+                Some((p.peer_id.as_str(), (inner.width, inner.height)))
+            }
+        })
+        .collect()
+}
+
+/// The picture area of a zoomed tile on a terminal of `cols x rows`: the most any peer is
+/// asked to send.
+pub fn zoomed_area(cols: u16, rows: u16) -> (u16, u16) {
+    let [_, middle, _] = bars(Rect::new(0, 0, cols, rows));
+    let inner = Block::new()
+        .borders(Borders::ALL)
+        .inner(split_middle(middle).0);
+    (inner.width, inner.height)
 }
 
 /// Our own tile: the self-view, named "(you)", with what we switched off.

@@ -267,6 +267,7 @@ pub fn loopback_session_at(
         },
         card,
         self_view: false,
+        watched: true,
         color: packspaces::render::ColorMode::TrueColor,
         audio: packspaces::audio::AudioConfig::OFF,
     }

@@ -111,11 +111,11 @@ export function videoElements() {
  * The command-line side of browser-peer.mjs and firefox-peer.mjs, for Rust tests: opens
  * `url` in `page` (Playwright or Puppeteer), prints {"event":"ready","peerId":…} once it
  * joined, then every 500 ms {"event":"remotes","remotes":[…],"videos":[…],"status":…,
- * "audio":{peerId:{packets,level}}}
+ * "audio":{peerId:{packets,level}},"videoOut":{peerId:{bytes,at,width,height,limit}}}
  * (status: window.packspaces.status, our page's status line); also
  * {"event":"pageerror",…} for uncaught errors and {"event":"console","level":…,"text":…}
  * for console errors and warnings. Closes `browser` and exits when stdin closes, or
- * after 90 s.
+ * after 90 s (PAGE_SECONDS in the environment: that many).
  */
 export async function reportPage(browser, page, url) {
   let stopping = false;
@@ -128,7 +128,7 @@ export async function reportPage(browser, page, url) {
   process.stdin.on("end", stop);
   process.stdin.on("close", stop);
   process.stdin.resume();
-  setTimeout(stop, 90000);
+  setTimeout(stop, Number(process.env.PAGE_SECONDS || 90) * 1000);
   page.on("pageerror", (e) => console.log(JSON.stringify({ event: "pageerror", error: String(e) })));
   page.on("console", (m) => {
     // Playwright says "warning", Puppeteer "warn".
@@ -148,8 +148,11 @@ export async function reportPage(browser, page, url) {
     const audio = await page
       .evaluate(() => (window.packspaces.audioIn ? window.packspaces.audioIn() : null))
       .catch(() => null);
+    const videoOut = await page
+      .evaluate(() => (window.packspaces.videoOut ? window.packspaces.videoOut() : null))
+      .catch(() => null);
     if (remotes === null || videos === null) break;
-    console.log(JSON.stringify({ event: "remotes", remotes, videos, status, audio }));
+    console.log(JSON.stringify({ event: "remotes", remotes, videos, status, audio, videoOut }));
     await sleep(500);
   }
 }
