@@ -1,12 +1,14 @@
 // Benchmark: `join` in a class-sized space. 16 other participants (bots, two Chromium
-// pages and one Firefox ESR page, whose cameras are a camera-like 640x480 clip) are in a
-// space on `packspaces serve`; `join` runs in a 160x48 tmux pane. After a settling time,
+// pages and one Firefox ESR page; Chromium's camera is a camera-like 640x480 clip, Firefox's
+// its fake camera) are in a space on `packspaces serve`; `join` runs in a 160x48 tmux pane.
+// serve and the bots are always this build's, so every build meets the same others. After a settling time,
 // its CPU (utime+stime from /proc) and resident memory are sampled for SECONDS. Each build
 // given runs in turn, ROUNDS times, in one run of this script, so their figures compare.
 // Prints a markdown report. Run from the repo root:
 //   cargo build --release --bins --examples
 //   cargo run --release --example make_clip -- /tmp/class-camera.y4m --motion camera
 //   node bench/class.mjs [--old PATH_TO_OLD_BINARY] [--seconds 60] [--rounds 2] [--bots 13]
+//                        [--browsers chromium,chromium,firefox] [--settle 25]
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -20,6 +22,10 @@ const rounds = Number(opt("rounds", 2));
 const botCount = Number(opt("bots", 13));
 const settle = Number(opt("settle", 25));
 const camera = opt("camera", "/tmp/class-camera.y4m");
+// The pages: a comma-separated list of chromium and firefox ("" for none).
+const browsers = opt("browsers", "chromium,chromium,firefox").split(",").filter(Boolean);
+// Every build is measured among the same others: serve and the bots are this build's.
+const others = path.join(root, "target/release/packspaces");
 const builds = [["this build", path.join(root, "target/release/packspaces")]];
 if (opt("old")) builds.push(["before", path.resolve(opt("old"))]);
 for (const [, bin] of builds) if (!existsSync(bin)) throw new Error(`${bin} is missing`);
@@ -50,19 +56,19 @@ function waitLine(child, re, ms, what) {
 }
 
 async function measure(label, bin, round) {
-  const [server, base] = await startServe(bin, ["--static-dir", path.join(node, "node_modules"),
+  const [server, base] = await startServe(others, ["--static-dir", path.join(node, "node_modules"),
     "--peerjs-script", "/static/peerjs/dist/peerjs.min.js",
     "--socketio-script", "/static/socket.io-client/dist/socket.io.min.js"]);
   children.push(server);
   const space = `${base}class${round}`;
   const peer = ["--peer-server", `${base}peerjs`, "--ice-server", "none", "--udp-bind", "127.0.0.1", "--no-audio"];
   for (let i = 0; i < botCount; i++) {
-    const bot = start(bin, ["bot", space, ...peer, "--name", `Bot ${i + 1}`, "--palette", String(i % 6)]);
+    const bot = start(others, ["bot", space, ...peer, "--name", `Bot ${i + 1}`, "--palette", String(i % 6)]);
     await waitLine(bot, /bot: in/, 20000, `bot ${i + 1}`);
   }
   const pages = [];
-  for (const script of ["browser-peer.mjs", "browser-peer.mjs", "firefox-peer.mjs"]) {
-    const page = start("node", [script, `${space}?name=${script.startsWith("firefox") ? "Firefox" : "Chromium"}`, camera],
+  for (const script of browsers.map((b) => (b === "firefox" ? "firefox-peer.mjs" : "browser-peer.mjs"))) {
+    const page = start("node", [path.join(node, script), `${space}?name=${script.startsWith("firefox") ? "Firefox" : "Chromium"}`, camera],
       { PAGE_SECONDS: String(settle + seconds + 120) });
     page.stdout.setEncoding("utf8");
     await waitLine(page, /"event":"ready"/, 60000, `${script} page`);
@@ -105,7 +111,7 @@ for (let round = 0; round < rounds; round++) {
 
 const cpuModel = (os.cpus()[0] || {}).model || "unknown CPU";
 const args = process.argv.slice(2).join(" ");
-console.log(`## A class-sized space: \`join\` with ${botCount + 3} other participants
+console.log(`## A class-sized space: \`join\` with ${botCount + browsers.length} other participants
 
 - Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${os.cpus().length} CPUs, ${cpuModel}
 - ${execFileSync("/usr/bin/chromium", ["--version"]).toString().trim()}; ${execFileSync("/usr/bin/firefox-esr", ["--version"]).toString().trim()}

@@ -230,6 +230,7 @@ async fn a_small_tile_is_sent_little_and_a_zoom_more(
     });
     // It stays down, while a browser that shows the other full size keeps its rate.
     let steady = tokio::task::block_in_place(|| rates.rates(&ours, Duration::from_secs(5)));
+    eprintln!("{script}: steady kbit/s to the tile: {steady:.0?}");
     assert!(
         !steady.is_empty() && steady.iter().all(|k| *k <= TILE_CEILING_KBPS),
         "the rate to the tile went back up: {steady:?}"

@@ -223,3 +223,62 @@ async fn video_off_sends_the_grey_card_and_on_brings_the_picture_back() {
     viewer.leave().await;
     server.stop().await;
 }
+
+/// A class arriving at once: 30 participants (no video, as bots that show nothing) join
+/// within a second, and every one of them ends up connected on the terminal, none
+/// unreachable or still connecting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_peers_joining_within_a_second_are_all_answered() {
+    let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .await
+        .unwrap();
+    let base = server.url();
+    let viewer = Session::start(config(&base, "Viewer", 1, false))
+        .await
+        .unwrap();
+    viewer.shared.update(|s| s.set_screen(160, 48));
+    let started = Instant::now();
+    let joining: Vec<_> = (0..30)
+        .map(|i| {
+            let mut quiet = config(&base, &format!("Student {i:02}"), 0, false);
+            quiet.watched = false;
+            tokio::spawn(Session::start(quiet))
+        })
+        .collect();
+    let mut class = Vec::new();
+    for join in joining {
+        class.push(join.await.unwrap().unwrap());
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "the class took {:?} to register",
+        started.elapsed()
+    );
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let states: Vec<TileState> = viewer
+            .shared
+            .state()
+            .room
+            .participants
+            .iter()
+            .map(|p| p.state)
+            .collect();
+        // A call that connected shows live (waiting for a picture); one that ended would
+        // show "no video" or "unreachable".
+        let connected = states.iter().filter(|s| **s == TileState::Live).count();
+        if connected == 30 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "after 90 s, {connected} of 30 are connected: {states:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    for student in class {
+        student.leave().await;
+    }
+    viewer.leave().await;
+    server.stop().await;
+}

@@ -4,6 +4,7 @@
 //! video, accepts peerjs 1.5.x's data channel, and ends on hang-up, ICE failure, or that data
 //! channel closing.
 
+pub mod assemble;
 pub mod bitrate;
 pub mod codecs;
 pub mod manager;

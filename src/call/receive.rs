@@ -1,4 +1,4 @@
-//! Incoming media of one call: RTP → whole frames (webrtc-rs sample builder) → our H.264 or
+//! Incoming media of one call: RTP → whole frames ([`FrameAssembler`]) → our H.264 or
 //! VP8 decoder on a thread per stream → the session's [`Feed`] (the newest frame wins).
 //! Keyframes are requested (PLI) at the start, after decode errors and when a tile comes
 //! back on screen; what the tile needs goes back to the sender as REMB. Audio packets feed the speaking indicator
@@ -8,19 +8,16 @@ use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rtc::media::Sample;
-use rtc::media::io::sample_builder::SampleBuilder;
+use bytes::Bytes;
 use rtc::rtcp::payload_feedbacks::picture_loss_indication::PictureLossIndication;
 use rtc::rtcp::payload_feedbacks::receiver_estimated_maximum_bitrate::ReceiverEstimatedMaximumBitrate;
-use rtc::rtp::codec::h264::H264Packet;
-use rtc::rtp::codec::vp8::Vp8Packet;
 use webrtc::media_stream::track_remote::{TrackRemote, TrackRemoteEvent};
 
+use super::assemble::FrameAssembler;
 use super::bitrate::{self, WantsReceiver};
 use super::codecs::VideoCodec;
 use crate::audio::AudioPacket;
 use crate::audio::mixer::Mixer;
-use crate::contain::contain;
 use crate::feed::{Feed, Picture};
 use crate::media::annexb;
 use crate::media::h264::H264Decoder;
@@ -55,10 +52,6 @@ impl SpeechDetector {
     }
 }
 
-/// Packets the sample builder may hold while waiting for a lost one.
-const REORDER_PACKETS: u16 = 256;
-/// Give up on a missing packet after this long (and ask for a keyframe).
-const MAX_DELAY: Duration = Duration::from_millis(500);
 /// Keyframe requests at most this often.
 const PLI_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -213,9 +206,9 @@ pub async fn receive_track(
             TrackRemoteEvent::OnEnded => break,
             _ => continue,
         };
-        for sample in assembler.push(packet) {
-            let sample = match sample {
-                Ok(sample) => sample,
+        for frame in assembler.push(packet, Instant::now()) {
+            let frame = match frame {
+                Ok(frame) => frame,
                 Err(e) => {
                     tracing::debug!("call {peer}: {e}");
                     at_keyframe = false;
@@ -226,12 +219,12 @@ pub async fn receive_track(
                 continue;
             }
             if !at_keyframe {
-                if !is_keyframe(codec, &sample.data) {
+                if !is_keyframe(codec, &frame) {
                     continue;
                 }
                 at_keyframe = true;
             }
-            if !decoder.decode(sample) {
+            if !decoder.decode(frame) {
                 tracing::debug!("call {peer}: the decoder is behind; waiting for a keyframe");
                 at_keyframe = false;
             }
@@ -252,14 +245,14 @@ pub fn is_keyframe(codec: VideoCodec, data: &[u8]) -> bool {
 /// A thread that decodes one stream's frames in order and hands each picture to the feed
 /// (which keeps only the newest).
 struct DecoderThread {
-    frames: std::sync::mpsc::SyncSender<Sample>,
+    frames: std::sync::mpsc::SyncSender<Bytes>,
     /// Set by the thread when a frame did not decode; taken by [`DecoderThread::failed`].
     failed: Arc<AtomicBool>,
 }
 
 impl DecoderThread {
     fn start(codec: VideoCodec, peer: &str, feed: Feed) -> std::io::Result<DecoderThread> {
-        let (frames, queue) = std::sync::mpsc::sync_channel::<Sample>(DECODE_QUEUE);
+        let (frames, queue) = std::sync::mpsc::sync_channel::<Bytes>(DECODE_QUEUE);
         let failed = Arc::new(AtomicBool::new(false));
         let failing = failed.clone();
         let peer = peer.to_string();
@@ -268,8 +261,8 @@ impl DecoderThread {
             .spawn(move || {
                 let mut decoder = VideoDecoder::new(codec);
                 // Ends when the receiver drops its sender (the track ended).
-                while let Ok(sample) = queue.recv() {
-                    match decoder.decode(&sample.data) {
+                while let Ok(data) = queue.recv() {
+                    match decoder.decode(&data) {
                         Ok(Some(frame)) => feed.frame(Picture::Peer(peer.clone()), Arc::new(frame)),
                         Ok(None) => {}
                         Err(e) => {
@@ -283,8 +276,8 @@ impl DecoderThread {
     }
 
     /// Queues a frame; false if the queue was full (the frame is dropped).
-    fn decode(&self, sample: Sample) -> bool {
-        self.frames.try_send(sample).is_ok()
+    fn decode(&self, frame: Bytes) -> bool {
+        self.frames.try_send(frame).is_ok()
     }
 
     /// Whether a frame failed to decode since the last call.
@@ -293,115 +286,11 @@ impl DecoderThread {
     }
 }
 
-/// RTP packets in, whole frames (or why some were lost) out.
-pub struct FrameAssembler {
-    codec: VideoCodec,
-    /// The newest sequence number the builder holds.
-    newest: Option<u16>,
-    builder: Builder,
-}
-
-impl FrameAssembler {
-    pub fn new(codec: VideoCodec) -> Self {
-        Self {
-            codec,
-            newest: None,
-            builder: Builder::new(codec),
-        }
-    }
-
-    /// Drops the frames being assembled and starts from the next packet.
-    fn restart(&mut self) {
-        self.builder = Builder::new(self.codec);
-        self.newest = None;
-    }
-
-    /// Adds one RTP packet; returns the frames it completed, and an error before any frame
-    /// that follows lost packets.
-    pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<Sample, String>> {
-        let mut out = Vec::new();
-        // The sample builder scans every slot between its oldest and newest packet, per
-        // packet: a sequence number far from the others would cost seconds of CPU. Such a
-        // jump means a restarted (or hostile) stream anyway, so start afresh.
-        let seq = packet.header.sequence_number;
-        if let Some(newest) = self.newest {
-            let ahead = seq.wrapping_sub(newest) as i16;
-            if ahead.unsigned_abs() > REORDER_PACKETS {
-                self.restart();
-                out.push(Err(format!("sequence jumped by {ahead}")));
-            }
-        }
-        if self.newest.is_none_or(|n| (seq.wrapping_sub(n) as i16) > 0) {
-            self.newest = Some(seq);
-        }
-        // The depacketizers index into payloads they have not checked (seen: an H.264
-        // STAP-A that claims more than it carries; sequence arithmetic that overflows), so
-        // a hostile packet must cost only the frames being assembled, not the call.
-        let builder = &mut self.builder;
-        let samples = match contain(|| builder.push(packet)) {
-            Ok(samples) => samples,
-            Err(panic) => {
-                self.restart();
-                out.push(Err(format!("depacketizer refused a packet: {panic}")));
-                return out;
-            }
-        };
-        for sample in samples {
-            if sample.prev_dropped_packets > 0 {
-                out.push(Err(format!("{} packets lost", sample.prev_dropped_packets)));
-            }
-            out.push(Ok(sample));
-        }
-        out
-    }
-}
-
 /// RTP packets in, decoded frames (or decode errors) out, on the caller's thread: a
 /// [`FrameAssembler`] and a [`VideoDecoder`] in one.
 pub struct VideoReceiver {
     assembler: FrameAssembler,
     decoder: VideoDecoder,
-}
-
-enum Builder {
-    H264(SampleBuilder<H264Packet>),
-    Vp8(SampleBuilder<Vp8Packet>),
-}
-
-impl Builder {
-    fn new(codec: VideoCodec) -> Self {
-        match codec {
-            VideoCodec::H264 => Builder::H264(
-                SampleBuilder::new(REORDER_PACKETS, H264Packet::default(), 90_000)
-                    .with_max_time_delay(MAX_DELAY),
-            ),
-            VideoCodec::Vp8 => Builder::Vp8(
-                SampleBuilder::new(REORDER_PACKETS, Vp8Packet::default(), 90_000)
-                    .with_max_time_delay(MAX_DELAY),
-            ),
-        }
-    }
-
-    /// Adds a packet and takes out every frame it completed.
-    fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Sample> {
-        let now = Instant::now();
-        let mut samples = Vec::new();
-        match self {
-            Builder::H264(b) => {
-                b.push(now, packet);
-                while let Some(s) = b.pop(now) {
-                    samples.push(s);
-                }
-            }
-            Builder::Vp8(b) => {
-                b.push(now, packet);
-                while let Some(s) = b.pop(now) {
-                    samples.push(s);
-                }
-            }
-        }
-        samples
-    }
 }
 
 /// One stream's decoder: H.264 or VP8.
@@ -440,8 +329,8 @@ impl VideoReceiver {
     /// Adds one RTP packet; returns what the frames it completed decoded to.
     pub fn push(&mut self, packet: rtc::rtp::Packet) -> Vec<Result<I420Frame, String>> {
         let mut out = Vec::new();
-        for sample in self.assembler.push(packet) {
-            match sample.and_then(|s| self.decoder.decode(&s.data)) {
+        for frame in self.assembler.push(packet, Instant::now()) {
+            match frame.and_then(|data| self.decoder.decode(&data)) {
                 Ok(Some(frame)) => out.push(Ok(frame)),
                 Ok(None) => {}
                 Err(e) => out.push(Err(e)),

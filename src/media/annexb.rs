@@ -17,14 +17,17 @@ pub fn has_start_code(data: &[u8]) -> bool {
 
 /// True if the access unit `data` (Annex B) holds an IDR slice: decoding can start there.
 pub fn is_keyframe(data: &[u8]) -> bool {
+    nal_types(data).any(|t| t == 5)
+}
+
+/// The type of every NAL unit in `data` (Annex B), in order.
+pub fn nal_types(data: &[u8]) -> impl Iterator<Item = u8> + '_ {
     let mut from = 0;
-    while let Some(at) = find_start_code(data, from) {
-        if data.get(at + 3).is_some_and(|b| b & 0x1f == 5) {
-            return true;
-        }
+    std::iter::from_fn(move || {
+        let at = find_start_code(data, from)?;
         from = at + 3;
-    }
-    false
+        Some(data.get(at + 3).map_or(0, |b| b & 0x1f))
+    })
 }
 
 /// Index of the next `00 00 01` at or after `from`.

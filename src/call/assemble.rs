@@ -1,0 +1,457 @@
+//! RTP packets of one video stream → whole frames, in order, through a small reorder
+//! window. webrtc-rs's `SampleBuilder` keeps a slot for each of the 65536 sequence numbers
+//! and writes them all when it starts: about 15 MB resident per incoming stream, 240 MB
+//! in a class of 16 (measured). This keeps [`WINDOW`] slots, a few hundred KB at most.
+//!
+//! A frame is a run of consecutive packets with one timestamp, from a partition head to a
+//! partition tail (the marker bit). A missing packet is waited for up to [`MAX_WAIT`]
+//! (a NACK may bring it back); then the frame it broke is dropped and the next frame
+//! comes out with an error before it, so that the caller asks for a keyframe. Packets
+//! without payload (padding a sender adds to probe the link) are passed over.
+
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use rtc::rtp::Packet;
+use rtc::rtp::codec::h264::H264Packet;
+use rtc::rtp::codec::vp8::Vp8Packet;
+use rtc::rtp::packetizer::Depacketizer;
+
+use super::codecs::VideoCodec;
+use crate::contain::contain;
+use crate::media::annexb;
+
+/// Packets the window holds: more than the largest keyframe a browser sends (a 1080p
+/// keyframe is a few hundred packets).
+pub const WINDOW: u16 = 1024;
+/// How long a missing packet is waited for.
+pub const MAX_WAIT: Duration = Duration::from_millis(500);
+
+/// Assembles one stream's frames.
+pub struct FrameAssembler {
+    codec: VideoCodec,
+    /// Packet `seq` sits at `seq % WINDOW`.
+    slots: Vec<Option<Packet>>,
+    /// The first sequence number not yet taken out; `None` before the first packet.
+    next: Option<u16>,
+    /// Since when the frame at `next` has been waiting for a missing packet.
+    waiting_since: Option<Instant>,
+    /// Packets given up on since the last frame came out.
+    lost: u32,
+}
+
+impl FrameAssembler {
+    pub fn new(codec: VideoCodec) -> Self {
+        Self {
+            codec,
+            slots: (0..WINDOW).map(|_| None).collect(),
+            next: None,
+            waiting_since: None,
+            lost: 0,
+        }
+    }
+
+    fn slot(&self, seq: u16) -> Option<&Packet> {
+        self.slots[usize::from(seq % WINDOW)].as_ref()
+    }
+
+    fn take(&mut self, seq: u16) -> Option<Packet> {
+        self.slots[usize::from(seq % WINDOW)].take()
+    }
+
+    /// Adds one packet at `now`; returns the frames it completed, in order, each after an
+    /// error if packets were lost before it.
+    pub fn push(&mut self, packet: Packet, now: Instant) -> Vec<Result<Bytes, String>> {
+        let mut out = Vec::new();
+        let seq = packet.header.sequence_number;
+        let next = *self.next.get_or_insert(seq);
+        let ahead = seq.wrapping_sub(next);
+        if (4 * WINDOW..=u16::MAX - WINDOW).contains(&ahead) {
+            // Far ahead or far behind: a restarted (or hostile) stream. Start afresh.
+            self.slots.iter_mut().for_each(|s| *s = None);
+            self.next = Some(seq);
+            self.waiting_since = None;
+            out.push(Err(format!(
+                "sequence jumped by {}",
+                seq.wrapping_sub(next) as i16
+            )));
+        } else if ahead > u16::MAX - WINDOW {
+            // Behind the window: late or a duplicate.
+            return out;
+        } else if ahead >= WINDOW {
+            // Past the window's end: what is still missing at its start is lost.
+            self.give_up_before(seq.wrapping_sub(WINDOW - 1));
+        }
+        self.slots[usize::from(seq % WINDOW)] = Some(packet);
+        self.drain(now, &mut out);
+        out
+    }
+
+    /// Drops everything before `seq`, counting what never came.
+    fn give_up_before(&mut self, seq: u16) {
+        let Some(mut next) = self.next else { return };
+        while next != seq {
+            if self.take(next).is_none() {
+                self.lost += 1;
+            }
+            next = next.wrapping_add(1);
+        }
+        self.next = Some(seq);
+        self.waiting_since = None;
+    }
+
+    /// Takes out every frame that is complete at the window's start.
+    fn drain(&mut self, now: Instant, out: &mut Vec<Result<Bytes, String>>) {
+        while let Some(next) = self.next {
+            let Some(first) = self.slot(next) else {
+                if !self.wait_or_skip(next, now) {
+                    return;
+                }
+                continue;
+            };
+            if first.payload.is_empty() {
+                self.take(next);
+                self.next = Some(next.wrapping_add(1));
+                continue;
+            }
+            let timestamp = first.header.timestamp;
+            if !self.depacketizer().is_partition_head(&first.payload) {
+                // The middle of a frame whose start we never got: worthless.
+                self.lost += 1;
+                self.skip_frame(next, timestamp);
+                continue;
+            }
+            match self.frame_end(next, timestamp) {
+                FrameEnd::Complete(end) => {
+                    self.waiting_since = None;
+                    if self.lost > 0 {
+                        out.push(Err(format!("{} packets lost", self.lost)));
+                        self.lost = 0;
+                    }
+                    out.push(self.take_frame(next, end));
+                }
+                FrameEnd::Missing(at) => {
+                    if !self.wait_or_skip(at, now) {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// A packet at `missing` holds up the frame at the window's start: true if it was given
+    /// up on (and the frame dropped), false to keep waiting.
+    fn wait_or_skip(&mut self, missing: u16, now: Instant) -> bool {
+        let Some(next) = self.next else { return false };
+        // Nothing after it: the frame is still arriving, not broken.
+        if !(1..WINDOW).any(|i| self.slot(missing.wrapping_add(i)).is_some()) {
+            self.waiting_since = None;
+            return false;
+        }
+        // A whole keyframe after the hole makes everything before it needless.
+        if let Some(keyframe) = self.keyframe_after(missing) {
+            self.give_up_before(keyframe);
+            return true;
+        }
+        let since = *self.waiting_since.get_or_insert(now);
+        if now.saturating_duration_since(since) < MAX_WAIT {
+            return false;
+        }
+        // Give up on the hole and on the rest of the frame it broke.
+        let timestamp = self.slot(next).map(|p| p.header.timestamp);
+        self.give_up_before(missing.wrapping_add(1));
+        if let Some(timestamp) = timestamp {
+            self.skip_frame(missing.wrapping_add(1), timestamp);
+        }
+        true
+    }
+
+    /// The first packet of a complete keyframe after `missing`, if the window holds one
+    /// (looking at the first few frames there only: a hole is checked on every packet).
+    fn keyframe_after(&self, missing: u16) -> Option<u16> {
+        const FRAMES_LOOKED_AT: usize = 8;
+        let mut looked_at = 0;
+        let mut previous: Option<u32> = None;
+        for i in 1..WINDOW {
+            let seq = missing.wrapping_add(i);
+            let Some(packet) = self.slot(seq) else {
+                previous = None;
+                continue;
+            };
+            let starts = previous != Some(packet.header.timestamp)
+                && !packet.payload.is_empty()
+                && self.depacketizer().is_partition_head(&packet.payload);
+            previous = Some(packet.header.timestamp);
+            if !starts {
+                continue;
+            }
+            if matches!(
+                self.frame_end(seq, packet.header.timestamp),
+                FrameEnd::Complete(_)
+            ) && self.starts_keyframe(&packet.payload)
+            {
+                return Some(seq);
+            }
+            looked_at += 1;
+            if looked_at == FRAMES_LOOKED_AT {
+                return None;
+            }
+        }
+        None
+    }
+
+    /// Whether a frame whose first packet carries `payload` is a keyframe: VP8's frame
+    /// tag, or an H.264 frame that opens with a sequence parameter set or an IDR slice.
+    fn starts_keyframe(&self, payload: &Bytes) -> bool {
+        let mut depacketizer = self.depacketizer();
+        let Ok(Ok(data)) = contain(|| depacketizer.depacketize(payload)) else {
+            return false;
+        };
+        match self.codec {
+            VideoCodec::H264 => annexb::nal_types(&data).any(|t| t == 5 || t == 7),
+            VideoCodec::Vp8 => data.first().is_some_and(|b| b & 1 == 0),
+        }
+    }
+
+    /// Drops the packets of the frame with `timestamp` from `from` on.
+    fn skip_frame(&mut self, from: u16, timestamp: u32) {
+        let mut seq = from;
+        while self
+            .slot(seq)
+            .is_some_and(|p| p.header.timestamp == timestamp)
+        {
+            self.take(seq);
+            self.lost += 1;
+            seq = seq.wrapping_add(1);
+        }
+        self.next = Some(seq);
+        self.waiting_since = None;
+    }
+
+    /// Where the frame starting at `start` ends, or the first packet it still lacks.
+    fn frame_end(&self, start: u16, timestamp: u32) -> FrameEnd {
+        let depacketizer = self.depacketizer();
+        let mut seq = start;
+        for _ in 0..WINDOW {
+            let Some(packet) = self.slot(seq) else {
+                return FrameEnd::Missing(seq);
+            };
+            if packet.header.timestamp != timestamp {
+                // The next frame began without a tail on this one (its marker lost?):
+                // this one ends before it.
+                return FrameEnd::Complete(seq.wrapping_sub(1));
+            }
+            if depacketizer.is_partition_tail(packet.header.marker, &packet.payload) {
+                return FrameEnd::Complete(seq);
+            }
+            seq = seq.wrapping_add(1);
+        }
+        FrameEnd::Missing(seq)
+    }
+
+    /// Takes out the packets `start..=end` and joins their payloads into one frame.
+    fn take_frame(&mut self, start: u16, end: u16) -> Result<Bytes, String> {
+        let mut depacketizer = self.depacketizer();
+        let mut frame = BytesMut::new();
+        let mut error = None;
+        let mut seq = start;
+        loop {
+            if let Some(packet) = self.take(seq)
+                && !packet.payload.is_empty()
+                && error.is_none()
+            {
+                // The depacketizers index into payloads they have not checked (seen: an
+                // H.264 STAP-A that claims more than it carries), so a hostile packet must
+                // cost only its frame.
+                match contain(|| depacketizer.depacketize(&packet.payload)) {
+                    Ok(Ok(part)) => frame.extend_from_slice(&part),
+                    Ok(Err(e)) => error = Some(format!("bad payload: {e}")),
+                    Err(panic) => error = Some(format!("depacketizer refused a packet: {panic}")),
+                }
+            }
+            if seq == end {
+                break;
+            }
+            seq = seq.wrapping_add(1);
+        }
+        self.next = Some(end.wrapping_add(1));
+        match error {
+            Some(e) => Err(e),
+            None if frame.is_empty() => Err("an empty frame".to_string()),
+            None => Ok(frame.freeze()),
+        }
+    }
+
+    /// A fresh depacketizer: one per frame, so that a broken frame's leftovers (an
+    /// unfinished H.264 fragment) never reach the next.
+    fn depacketizer(&self) -> Depacketize {
+        match self.codec {
+            VideoCodec::H264 => Depacketize::H264(H264Packet::default()),
+            VideoCodec::Vp8 => Depacketize::Vp8(Vp8Packet::default()),
+        }
+    }
+}
+
+enum FrameEnd {
+    /// The frame's last packet.
+    Complete(u16),
+    /// The first packet of the frame that has not arrived.
+    Missing(u16),
+}
+
+enum Depacketize {
+    H264(H264Packet),
+    Vp8(Vp8Packet),
+}
+
+impl Depacketize {
+    fn depacketize(&mut self, payload: &Bytes) -> Result<Bytes, rtc::shared::error::Error> {
+        match self {
+            Depacketize::H264(d) => d.depacketize(payload),
+            Depacketize::Vp8(d) => d.depacketize(payload),
+        }
+    }
+
+    fn is_partition_head(&self, payload: &Bytes) -> bool {
+        match self {
+            Depacketize::H264(d) => d.is_partition_head(payload),
+            Depacketize::Vp8(d) => d.is_partition_head(payload),
+        }
+    }
+
+    fn is_partition_tail(&self, marker: bool, payload: &Bytes) -> bool {
+        match self {
+            Depacketize::H264(d) => d.is_partition_tail(marker, payload),
+            Depacketize::Vp8(d) => d.is_partition_tail(marker, payload),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A VP8 packet: descriptor byte (S bit on the first packet of a frame), then `body` thrice.
+    fn vp8(seq: u16, timestamp: u32, first: bool, last: bool, body: u8) -> Packet {
+        let mut packet = Packet::default();
+        packet.header.sequence_number = seq;
+        packet.header.timestamp = timestamp;
+        packet.header.marker = last;
+        packet.payload = Bytes::from(vec![if first { 0x10 } else { 0x00 }, body, body, body]);
+        packet
+    }
+
+    /// A frame of `n` packets with bodies `body..body+n`.
+    fn frame(seq: u16, timestamp: u32, n: u16, body: u8) -> Vec<Packet> {
+        (0..n)
+            .map(|i| {
+                vp8(
+                    seq.wrapping_add(i),
+                    timestamp,
+                    i == 0,
+                    i == n - 1,
+                    body + i as u8,
+                )
+            })
+            .collect()
+    }
+
+    fn push_all(
+        a: &mut FrameAssembler,
+        packets: Vec<Packet>,
+        now: Instant,
+    ) -> Vec<Result<Bytes, String>> {
+        packets.into_iter().flat_map(|p| a.push(p, now)).collect()
+    }
+
+    #[test]
+    fn frames_come_out_whole_and_in_order_across_reordering_and_wraparound() {
+        let now = Instant::now();
+        let mut a = FrameAssembler::new(VideoCodec::Vp8);
+        let mut packets = frame(65534, 1000, 3, 10);
+        packets.extend(frame(1, 4000, 2, 20));
+        packets.swap(1, 3);
+        let out = push_all(&mut a, packets, now);
+        let frames: Vec<Bytes> = out.into_iter().map(Result::unwrap).collect();
+        assert_eq!(
+            frames,
+            vec![
+                Bytes::from_static(&[10, 10, 10, 11, 11, 11, 12, 12, 12]),
+                Bytes::from_static(&[20, 20, 20, 21, 21, 21])
+            ]
+        );
+    }
+
+    #[test]
+    fn a_lost_packet_is_waited_for_then_its_frame_is_dropped_with_an_error() {
+        // Odd first bytes: VP8 inter frames, which do not end the wait.
+        let t0 = Instant::now();
+        let mut a = FrameAssembler::new(VideoCodec::Vp8);
+        let mut broken = frame(100, 1000, 3, 11);
+        broken.remove(1);
+        assert!(push_all(&mut a, broken, t0).is_empty());
+        // The next frame is complete, but the broken one holds it until MAX_WAIT.
+        assert!(push_all(&mut a, frame(103, 4000, 1, 21), t0).is_empty());
+        let later = t0 + MAX_WAIT;
+        let out = push_all(&mut a, frame(104, 7000, 1, 31), later);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(out[0].as_ref().is_err_and(|e| e.contains("lost")));
+        assert_eq!(out[1].as_ref().unwrap(), &Bytes::from_static(&[21, 21, 21]));
+        assert_eq!(out[2].as_ref().unwrap(), &Bytes::from_static(&[31, 31, 31]));
+    }
+
+    #[test]
+    fn a_whole_keyframe_after_a_hole_ends_the_wait() {
+        let now = Instant::now();
+        let mut a = FrameAssembler::new(VideoCodec::Vp8);
+        let mut broken = frame(100, 1000, 3, 11);
+        broken.remove(1);
+        assert!(push_all(&mut a, broken, now).is_empty());
+        // An even first byte: a VP8 key frame.
+        let out = push_all(&mut a, frame(103, 4000, 2, 40), now);
+        assert_eq!(out.len(), 2, "{out:?}");
+        assert!(out[0].as_ref().is_err_and(|e| e.contains("lost")));
+        assert_eq!(
+            out[1].as_ref().unwrap(),
+            &Bytes::from_static(&[40, 40, 40, 41, 41, 41])
+        );
+    }
+
+    #[test]
+    fn a_packet_that_comes_late_is_not_lost() {
+        let now = Instant::now();
+        let mut a = FrameAssembler::new(VideoCodec::Vp8);
+        let mut packets = frame(7, 1000, 4, 10);
+        let late = packets.remove(2);
+        assert!(push_all(&mut a, packets, now).is_empty());
+        let out = a.push(late, now + Duration::from_millis(100));
+        assert_eq!(out.len(), 1);
+        assert!(out[0].is_ok());
+    }
+
+    #[test]
+    fn the_middle_of_a_frame_and_padding_are_passed_over() {
+        let now = Instant::now();
+        let mut a = FrameAssembler::new(VideoCodec::Vp8);
+        // We tune in mid-frame: its tail, then a padding packet, then a whole frame.
+        let mut packets = frame(50, 1000, 3, 10).split_off(1);
+        let mut padding = vp8(53, 1000, false, false, 0);
+        padding.payload = Bytes::new();
+        packets.push(padding);
+        packets.extend(frame(54, 4000, 1, 40));
+        let out = push_all(&mut a, packets, now);
+        let frames: Vec<&Bytes> = out.iter().filter_map(|r| r.as_ref().ok()).collect();
+        assert_eq!(frames, vec![&Bytes::from_static(&[40, 40, 40])]);
+    }
+
+    #[test]
+    fn a_far_jump_starts_afresh_and_memory_stays_small() {
+        let now = Instant::now();
+        let mut a = FrameAssembler::new(VideoCodec::Vp8);
+        assert_eq!(push_all(&mut a, frame(10, 1000, 1, 10), now).len(), 1);
+        let out = push_all(&mut a, frame(30_000, 9000, 1, 50), now);
+        assert!(out[0].as_ref().is_err_and(|e| e.contains("jumped")));
+        assert_eq!(out[1].as_ref().unwrap(), &Bytes::from_static(&[50, 50, 50]));
+        assert_eq!(a.slots.len(), usize::from(WINDOW));
+    }
+}
