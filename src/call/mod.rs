@@ -463,7 +463,7 @@ impl Call<'_> {
             .wants
             .borrow()
             .ceiling
-            .filter(|_| std::env::var_os("XP_NO_CEILING").is_none());
+            .filter(|_| bitrate::levers().sdp);
         let sdp = SessionDescription {
             kind: if is_offer { "offer" } else { "answer" }.to_string(),
             sdp: match ceiling {
