@@ -97,14 +97,17 @@ async function measure(label, bin, round) {
   try { execFileSync("tmux", ["kill-session", "-t", tmux]); } catch {}
   for (const c of children.splice(0)) c.kill("SIGTERM");
   await sleep(3000);
-  return { label, cpu: (100 * (last.cpu - first.cpu)) / wall, rss: median(rss), rssMax: Math.max(...rss), live, load };
+  // For long runs: is memory flat? The first and the last minute's medians.
+  const rssFirst = median(rss.slice(0, 60));
+  const rssLast = median(rss.slice(-60));
+  return { label, cpu: (100 * (last.cpu - first.cpu)) / wall, rss: median(rss), rssMax: Math.max(...rss), rssFirst, rssLast, live, load };
 }
 
 const results = [];
 for (let round = 0; round < rounds; round++) {
   for (const [label, bin] of builds) {
     const r = await measure(label, bin, round);
-    console.error(`${r.label}: ${r.cpu.toFixed(1)}% of a core, ${r.rss.toFixed(0)} MB (max ${r.rssMax.toFixed(0)}), ${r.live} live tiles on screen, load ${r.load.toFixed(2)}`);
+    console.error(`${r.label}: ${r.cpu.toFixed(1)}% of a core, ${r.rss.toFixed(0)} MB (max ${r.rssMax.toFixed(0)}; first minute ${r.rssFirst.toFixed(0)}, last minute ${r.rssLast.toFixed(0)}), ${r.live} live tiles on screen, load ${r.load.toFixed(2)}`);
     results.push(r);
   }
 }
@@ -117,10 +120,10 @@ console.log(`## A class-sized space: \`join\` with ${botCount + browsers.length}
 - ${execFileSync("/usr/bin/chromium", ["--version"]).toString().trim()}; ${execFileSync("/usr/bin/firefox-esr", ["--version"]).toString().trim()}
 - Command: \`node bench/class.mjs ${args}\`; ${rounds} rounds, builds in turn; ${settle} s to settle, then ${seconds} s measured
 
-| build | CPU, % of one core (median) | all rounds | resident MB (median) | live tiles seen |
-|---|---:|---|---:|---|`);
+| build | CPU, % of one core (median) | all rounds | resident MB (median) | first / last minute, MB | live tiles seen |
+|---|---:|---|---:|---|---|`);
 for (const [label] of builds) {
   const rs = results.filter((r) => r.label === label);
-  console.log(`| ${label} | ${median(rs.map((r) => r.cpu)).toFixed(1)} | ${rs.map((r) => r.cpu.toFixed(1)).join(", ")} | ${median(rs.map((r) => r.rss)).toFixed(0)} | ${rs.map((r) => r.live).join(", ")} |`);
+  console.log(`| ${label} | ${median(rs.map((r) => r.cpu)).toFixed(1)} | ${rs.map((r) => r.cpu.toFixed(1)).join(", ")} | ${median(rs.map((r) => r.rss)).toFixed(0)} | ${rs.map((r) => `${r.rssFirst.toFixed(0)} / ${r.rssLast.toFixed(0)}`).join(", ")} | ${rs.map((r) => r.live).join(", ")} |`);
 }
 process.exit(0);
