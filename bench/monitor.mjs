@@ -60,22 +60,20 @@ async function measure(label, bin, round) {
   }
   const last = usage(pid);
   const wall = (performance.now() - t0) / 1000;
-  const screen = execFileSync("tmux", ["capture-pane", "-p", "-t", tmux]).toString();
   sockets.forEach((s) => s.disconnect());
   execFileSync("tmux", ["send-keys", "-t", tmux, "q"]);
   await sleep(1500);
   try { execFileSync("tmux", ["kill-session", "-t", tmux]); } catch {}
   server.kill("SIGTERM");
   await sleep(1000);
-  const count = /(\d+) (?:here|in the space|members?)/.exec(screen);
-  return { label, cpu: (100 * (last.cpu - first.cpu)) / wall, rss: median(rss), count: count ? count[1] : "?", joins: next - members };
+  return { label, cpu: (100 * (last.cpu - first.cpu)) / wall, rss: median(rss), joins: next - members };
 }
 
 const results = [];
 for (let round = 0; round < rounds; round++) {
   for (const [label, bin] of builds) {
     const r = await measure(label, bin, round);
-    console.error(`${r.label}: ${r.cpu.toFixed(2)}% of a core, ${r.rss.toFixed(0)} MB, ${r.joins} joins and as many leaves, screen count ${r.count}`);
+    console.error(`${r.label}: ${r.cpu.toFixed(2)}% of a core, ${r.rss.toFixed(0)} MB, ${r.joins} joins and as many leaves`);
     results.push(r);
   }
 }
