@@ -200,17 +200,16 @@ impl FrameAssembler {
         None
     }
 
-    /// Whether a frame whose first packet carries `payload` is a keyframe: VP8's frame
-    /// tag, or an H.264 frame that opens with a sequence parameter set or an IDR slice.
+    /// Whether a frame whose first packet carries `payload` is a keyframe, as far as that
+    /// packet tells: an H.264 frame may open with its sequence parameter set and carry the
+    /// IDR slice only in later packets.
     fn starts_keyframe(&self, payload: &Bytes) -> bool {
         let mut depacketizer = self.depacketizer();
         let Ok(Ok(data)) = contain(|| depacketizer.depacketize(payload)) else {
             return false;
         };
-        match self.codec {
-            VideoCodec::H264 => annexb::nal_types(&data).any(|t| t == 5 || t == 7),
-            VideoCodec::Vp8 => data.first().is_some_and(|b| b & 1 == 0),
-        }
+        self.codec.is_keyframe(&data)
+            || (self.codec == VideoCodec::H264 && annexb::nal_types(&data).any(|t| t == 7))
     }
 
     /// Drops the packets of the frame with `timestamp` from `from` on.

@@ -51,6 +51,15 @@ impl VideoCodec {
         }
     }
 
+    /// Whether a whole frame can be decoded without the ones before it: an H.264 access
+    /// unit with an IDR slice, or a VP8 key frame (RFC 6386 9.1: bit 0 of the frame tag).
+    pub fn is_keyframe(self, frame: &[u8]) -> bool {
+        match self {
+            VideoCodec::H264 => crate::media::annexb::is_keyframe(frame),
+            VideoCodec::Vp8 => frame.first().is_some_and(|b| b & 1 == 0),
+        }
+    }
+
     pub fn from_mime(mime: &str) -> Option<VideoCodec> {
         if mime.eq_ignore_ascii_case(MIME_TYPE_H264) {
             Some(VideoCodec::H264)

@@ -19,7 +19,6 @@ use super::codecs::VideoCodec;
 use crate::audio::AudioPacket;
 use crate::audio::mixer::Mixer;
 use crate::feed::{Feed, Picture};
-use crate::media::annexb;
 use crate::media::h264::H264Decoder;
 use crate::media::vp8::Vp8Decoder;
 use crate::render::I420Frame;
@@ -219,7 +218,7 @@ pub async fn receive_track(
                 continue;
             }
             if !at_keyframe {
-                if !is_keyframe(codec, &frame) {
+                if !codec.is_keyframe(&frame) {
                     continue;
                 }
                 at_keyframe = true;
@@ -231,15 +230,6 @@ pub async fn receive_track(
         }
     }
     tracing::info!("call {peer}: video ended");
-}
-
-/// Whether an assembled frame can be decoded without the ones before it.
-pub fn is_keyframe(codec: VideoCodec, data: &[u8]) -> bool {
-    match codec {
-        VideoCodec::H264 => annexb::is_keyframe(data),
-        // RFC 6386 9.1: bit 0 of the frame tag is 0 for a key frame.
-        VideoCodec::Vp8 => data.first().is_some_and(|b| b & 1 == 0),
-    }
 }
 
 /// A thread that decodes one stream's frames in order and hands each picture to the feed
