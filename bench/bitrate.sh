@@ -1,5 +1,5 @@
 #!/bin/sh
-# Which of our bitrate requests each browser follows: runs tests/bitrate_requests.rs (a
+# Which of our bitrate requests each browser follows: runs tests/it/bitrate_requests.rs (a
 # Chromium page with a noisy 640x480 camera clip, a Firefox page with a noisy canvas
 # camera; the terminal shows each in a 64x24 tile) with PACKSPACES_BITRATE_REQUESTS set to
 # none, sdp (b=AS/b=TIAS only), remb and both, ROUNDS times, and prints the median rate
@@ -10,12 +10,12 @@ set -eu
 rounds=${1:-2}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
-cargo test --release --test bitrate_requests --no-run >/dev/null 2>&1
+cargo test --release --test it --no-run >/dev/null 2>&1
 for round in $(seq "$rounds"); do
   for levers in none sdp remb both; do
     for browser in chromium firefox; do
       PACKSPACES_BITRATE_REQUESTS=$levers CI=true cargo test --release \
-        --test bitrate_requests "${browser}_sends_a_small" -- --nocapture \
+        --test it "bitrate_requests::${browser}_sends_a_small" -- --nocapture \
         >"$out/$levers.$browser.$round" 2>&1 || true
     done
   done

@@ -33,7 +33,7 @@
 // A benchmark fails loudly: a broken rig must not print figures.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "../tests/common/mod.rs"]
+#[path = "../tests/it/common/mod.rs"]
 mod common;
 
 use std::io::Write as _;

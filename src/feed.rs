@@ -33,6 +33,8 @@ pub enum Picture {
 pub enum MediaEvent {
     /// `peer` started or stopped speaking.
     Speaking { peer: String, speaking: bool },
+    /// `peer`'s video stopped arriving (`paused`), or came back.
+    VideoPaused { peer: String, paused: bool },
     /// The camera (or clip) failed; the card goes out instead. One sentence.
     Notice(String),
     /// A sound device is missing or failed: one sentence whose part before the first colon
@@ -98,6 +100,15 @@ impl Feed {
         let event = MediaEvent::Speaking {
             peer: peer.to_string(),
             speaking,
+        };
+        let _ = self.events.send(event).await;
+    }
+
+    /// `peer`'s video stopped arriving or came back. Waits for room, as [`Feed::speaking`].
+    pub async fn video_paused(&self, peer: &str, paused: bool) {
+        let event = MediaEvent::VideoPaused {
+            peer: peer.to_string(),
+            paused,
         };
         let _ = self.events.send(event).await;
     }

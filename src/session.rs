@@ -459,6 +459,17 @@ fn take_news(s: &mut State, news: News) {
             }
             s.follow();
         }
+        News::Event(MediaEvent::VideoPaused { peer, paused }) => {
+            // Only a live tile pauses, and only a paused one resumes: an ended call stays
+            // ended whatever arrives late.
+            if let Some(p) = s.room.participant_mut(&peer) {
+                match (paused, p.state) {
+                    (true, TileState::Live) => p.state = TileState::Paused,
+                    (false, TileState::Paused) => p.state = TileState::Live,
+                    _ => {}
+                }
+            }
+        }
         News::Event(MediaEvent::Notice(text)) => s.notify(&text),
         News::Event(MediaEvent::SoundTrouble(text)) => s.sound_trouble(&text),
     }
@@ -540,5 +551,26 @@ mod tests {
             Some(big.bitrate),
             "the ceiling is a zoomed tile's"
         );
+    }
+
+    #[test]
+    fn a_live_tile_pauses_and_resumes_but_an_ended_call_stays_ended() {
+        let paused = |peer: &str, paused: bool| {
+            News::Event(MediaEvent::VideoPaused {
+                peer: peer.into(),
+                paused,
+            })
+        };
+        let mut state = class(2);
+        take_news(&mut state, paused("peer-00", true));
+        assert_eq!(state.room.participants[0].state, TileState::Paused);
+        take_news(&mut state, paused("peer-00", false));
+        assert_eq!(state.room.participants[0].state, TileState::Live);
+        // A late "paused" after the call ended, and a "resumed" for a tile never paused.
+        state.room.participants[1].state = TileState::NoVideo;
+        take_news(&mut state, paused("peer-01", true));
+        take_news(&mut state, paused("peer-01", false));
+        assert_eq!(state.room.participants[1].state, TileState::NoVideo);
+        take_news(&mut state, paused("nobody", true));
     }
 }

@@ -51,6 +51,11 @@ impl SpeechDetector {
     }
 }
 
+/// No video packet for this long while the call lasts: the tile says the video paused
+/// instead of showing a frozen picture. Longer than the gaps of a browser sending a hidden
+/// tile at the least rate we ask for.
+const PAUSED_AFTER: Duration = Duration::from_secs(4);
+
 /// Keyframe requests at most this often.
 const PLI_INTERVAL: Duration = Duration::from_secs(1);
 
@@ -138,7 +143,7 @@ pub async fn receive_track(
         return;
     };
     tracing::info!("call {peer}: receiving {mime}");
-    let decoder = match DecoderThread::start(codec, &peer, feed) {
+    let decoder = match DecoderThread::start(codec, &peer, feed.clone()) {
         Ok(d) => d,
         Err(e) => {
             tracing::warn!("call {peer}: no decoder thread: {e}");
@@ -153,7 +158,15 @@ pub async fn receive_track(
     let mut decode_failed = false;
     let mut last_remb: Option<(Instant, u32)> = None;
     let mut wants_open = true;
+    // A stream that has not started is waiting for its first frame, not paused.
+    let mut last_packet: Option<Instant> = None;
+    let mut paused = false;
     loop {
+        if !paused && last_packet.is_some_and(|t| t.elapsed() >= PAUSED_AFTER) {
+            tracing::info!("call {peer}: no video for {PAUSED_AFTER:?}");
+            paused = true;
+            feed.video_paused(&peer, true).await;
+        }
         let want = wants.borrow_and_update().of(&peer);
         let shown = want.is_none_or(|w| w.shown);
         if !shown {
@@ -205,7 +218,14 @@ pub async fn receive_track(
             TrackRemoteEvent::OnEnded => break,
             _ => continue,
         };
-        for frame in assembler.push(packet, Instant::now()) {
+        let now = Instant::now();
+        last_packet = Some(now);
+        if paused {
+            tracing::info!("call {peer}: video is back");
+            paused = false;
+            feed.video_paused(&peer, false).await;
+        }
+        for frame in assembler.push(packet, now) {
             let frame = match frame {
                 Ok(frame) => frame,
                 Err(e) => {

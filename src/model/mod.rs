@@ -21,6 +21,9 @@ pub enum TileState {
     Live,
     /// Connected, but no video has arrived (or they send none).
     NoVideo,
+    /// Connected and sending video before, but no packet for a while (a stopped camera, a
+    /// track replaced by nothing, a network hiccup): the last picture would be a lie.
+    Paused,
     /// Signaling could not reach them (EXPIRE) or ICE failed.
     Unreachable,
 }
@@ -31,6 +34,7 @@ impl TileState {
             TileState::Connecting => "connecting",
             TileState::Live => "live",
             TileState::NoVideo => "no video",
+            TileState::Paused => "video paused",
             TileState::Unreachable => "unreachable",
         }
     }

@@ -8,7 +8,7 @@
 //! caller's RTCPeerConnection is closed, no `stream` ever fires, nothing is logged, and
 //! since the call was never answered PeerJS emits no `close` or `error` either. So the
 //! workshop page, which adds a `<video>` on `stream`, shows nothing for us; our page adds a
-//! tile only on a stream or a connected call, for the same result (tests/monitor.rs checks
+//! tile only on a stream or a connected call, for the same result (tests/it/monitor.rs checks
 //! both in Chromium). An answer without media was the alternative, but it would mean
 //! forging SDP that each browser must accept, for no gain.
 

@@ -313,6 +313,7 @@ fn participant_tile(
         TileState::Live => None,
         TileState::Connecting => Some("connecting…"),
         TileState::NoVideo => Some("no video"),
+        TileState::Paused => Some("video paused"),
         TileState::Unreachable => Some("unreachable"),
     };
     let video = match placeholder {
@@ -384,6 +385,7 @@ fn participant_list(frame: &mut Frame, area: Rect, state: &State) {
             TileState::Live => Color::Green,
             TileState::Connecting => Color::Yellow,
             TileState::NoVideo => Color::Gray,
+            TileState::Paused => Color::Yellow,
             TileState::Unreachable => Color::Red,
         };
         let mut spans = vec![

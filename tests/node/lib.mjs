@@ -114,8 +114,11 @@ export function videoElements() {
  * "audio":{peerId:{packets,level}},"videoOut":{peerId:{bytes,at,width,height,limit}}}
  * (status: window.packspaces.status, our page's status line); also
  * {"event":"pageerror",…} for uncaught errors and {"event":"console","level":…,"text":…}
- * for console errors and warnings. Closes `browser` and exits when stdin closes, or
- * after 90 s (PAGE_SECONDS in the environment: that many).
+ * for console errors and warnings. Each line on stdin is a JavaScript expression evaluated
+ * in the page (e.g. `window.packspaces.camera(false)`), answered with
+ * {"event":"evaluated","expression":…,"result":…} or {"event":"evaluate-error",…}.
+ * Closes `browser` and exits when stdin closes, or after 90 s (PAGE_SECONDS in the
+ * environment: that many).
  */
 export async function reportPage(browser, page, url) {
   let stopping = false;
@@ -127,6 +130,21 @@ export async function reportPage(browser, page, url) {
   };
   process.stdin.on("end", stop);
   process.stdin.on("close", stop);
+  let pending = "";
+  process.stdin.on("data", (chunk) => {
+    pending += chunk;
+    let newline;
+    while ((newline = pending.indexOf("\n")) >= 0) {
+      const expression = pending.slice(0, newline).trim();
+      pending = pending.slice(newline + 1);
+      if (!expression) continue;
+      page
+        .evaluate(expression)
+        .then((result) => console.log(JSON.stringify({ event: "evaluated", expression, result: result ?? null })))
+        .catch((e) => console.log(JSON.stringify({ event: "evaluate-error", expression, error: String(e) })));
+    }
+  });
+  process.stdin.setEncoding("utf8");
   process.stdin.resume();
   setTimeout(stop, Number(process.env.PAGE_SECONDS || 90) * 1000);
   page.on("pageerror", (e) => console.log(JSON.stringify({ event: "pageerror", error: String(e) })));

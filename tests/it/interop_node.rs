@@ -2,20 +2,16 @@
 //! clients, the npm `peer` PeerServer, and headless browsers. Each suite skips with a
 //! printed reason when Node.js or its packages are missing, except under `CI=true`, where
 //! that is a failure (`.ci/run` installs them).
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::process::{Command, Stdio};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Suites start servers and browsers: one at a time keeps the 2-core machine responsive.
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
 fn run_suite(file: &str, limit: Duration) {
-    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    // Suites start servers and browsers: one at a time keeps the machine responsive.
+    let _turn = common::browser_turn_blocking();
     if !common::node_tools_ready("socket.io-client", &[]) {
         return;
     }

@@ -1,10 +1,9 @@
-//! Self-tests of the over-SSH rig (tests/common/vterm.rs, link.rs, ssh.rs): the virtual
+//! Self-tests of the over-SSH rig (tests/it/common/vterm.rs, link.rs, ssh.rs): the virtual
 //! terminal answers queries and passes resizes on, the shaped link really has its rate,
 //! delay and back-pressure, and `packspaces play` runs over a real SSH session through a
 //! slow link.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};

@@ -1,9 +1,8 @@
 //! Cell-by-cell colour tests of the half-block renderer: the ratatui widget and the ANSI
 //! painter (read back through an independent terminal emulator) show a four-quadrant
 //! picture with the right colours in the right places, in every colour mode and size.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use common::*;
 use packspaces::render::widget::to_color;

@@ -3,7 +3,6 @@
 //! fragmentation units, VP8 descriptors that promise more than they carry, wild sequence
 //! numbers and timestamps) goes through the same depacketizer and decoder a call uses, and
 //! afterwards a good key frame still decodes to the picture that was sent.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::time::{Duration, Instant};
 

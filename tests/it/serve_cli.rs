@@ -1,6 +1,5 @@
 //! `packspaces serve` as a user starts it: what it prints, and clear errors for bad
 //! addresses.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};

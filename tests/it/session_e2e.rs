@@ -1,8 +1,7 @@
 //! Rust-only end to end: `packspaces serve`, two sessions sending test cards like bots, and
 //! a third whose terminal UI (on a TestBackend) must show each bot's colours in its tile.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -281,4 +280,86 @@ async fn thirty_peers_joining_within_a_second_are_all_answered() {
     }
     viewer.leave().await;
     server.stop().await;
+}
+
+/// A peer that ignores what we ask for and sends 1920x1080 (our bots do not follow REMB or
+/// b=AS) costs decoding, but on the decoder threads: the small bot's pictures keep coming,
+/// with no gap longer than a second, while the big one's arrive at full size.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_peer_sending_1080p_regardless_does_not_hold_up_another() {
+    let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
+        .await
+        .unwrap();
+    let base = server.url();
+    let mut big = config(&base, "Big", 0, true);
+    big.card = Some(CardSpec {
+        width: 1920,
+        height: 1080,
+        palette: PALETTES[0],
+        ..CardSpec::default()
+    });
+    let big = Session::start(big).await.unwrap();
+    let small = Session::start(config(&base, "Small", 2, true))
+        .await
+        .unwrap();
+    let viewer = Session::start(config(&base, "Viewer", 1, false))
+        .await
+        .unwrap();
+    let newest = |who: &str| {
+        let state = viewer.shared.state();
+        let p = state.room.participants.iter().find(|p| p.label() == who)?;
+        p.frame.clone()
+    };
+    // Both show first: the big one at its full size.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while !(newest("Big").is_some_and(|f| f.width() == 1920 && f.height() == 1080)
+        && newest("Small").is_some())
+    {
+        assert!(
+            Instant::now() < deadline,
+            "both bots never showed (big {:?}, small {:?})",
+            newest("Big").map(|f| (f.width(), f.height())),
+            newest("Small").map(|f| (f.width(), f.height())),
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Then for 8 s: every new small picture, and the longest wait between two.
+    let (mut last_small, mut last_change) = (newest("Small").unwrap(), Instant::now());
+    let (mut small_frames, mut big_frames, mut longest_gap) = (0, 0, Duration::ZERO);
+    let mut last_big = newest("Big").unwrap();
+    let until = Instant::now() + Duration::from_secs(8);
+    while Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let now = newest("Small").unwrap();
+        if !std::sync::Arc::ptr_eq(&now, &last_small) {
+            longest_gap = longest_gap.max(last_change.elapsed());
+            (last_small, last_change) = (now, Instant::now());
+            small_frames += 1;
+        }
+        let now = newest("Big").unwrap();
+        if !std::sync::Arc::ptr_eq(&now, &last_big) {
+            last_big = now;
+            big_frames += 1;
+        }
+    }
+    longest_gap = longest_gap.max(last_change.elapsed());
+    eprintln!(
+        "in 8 s: {small_frames} small pictures (longest gap {longest_gap:?}), {big_frames} big"
+    );
+    assert!(big_frames > 0, "the big bot's pictures stopped");
+    assert!(
+        small_frames >= 40,
+        "only {small_frames} small pictures in 8 s at 15 fps"
+    );
+    assert!(
+        longest_gap < Duration::from_secs(1),
+        "the small bot's picture froze for {longest_gap:?}"
+    );
+    assert!(
+        common::near(common::card_background(&last_small), PALETTES[2].background),
+        "the small bot's colours"
+    );
+    big.leave().await;
+    small.leave().await;
+    viewer.leave().await;
 }

@@ -1,9 +1,8 @@
 //! Hostile or broken peers cannot take a session down: garbage SDP, an offer with no codec
 //! in common, stray candidates and answers, and ids with escape sequences are refused or
 //! dropped, and the session goes on to show a well-behaved peer.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

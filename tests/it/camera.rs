@@ -1,9 +1,8 @@
 //! Asking for a camera that is not there: the session still starts, sends its test card
 //! (another terminal sees the card's colours) and says why in the status bar; the CLI
 //! lists cameras or says there are none, and a build without the `camera` feature says so.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::Command;

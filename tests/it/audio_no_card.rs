@@ -3,9 +3,8 @@
 //! not onto the screen. Runs the real binary in a pseudo-terminal (util-linux `script`);
 //! skipped where a sound card exists (`/dev/snd`) or `script` is missing.
 #![cfg(feature = "audio")]
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::net::{IpAddr, Ipv4Addr};

@@ -3,9 +3,8 @@
 //! camera file's four quadrants in their places. Firefox ESR (no H.264, so VP8 both ways):
 //! the tile must show its fake camera's saturated colour. In every case the page must
 //! receive our test card. Skips without node/the browser, except under CI=true.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -219,9 +218,6 @@ fn assert_page_sees_test_card(page: &Page) {
     });
 }
 
-/// One browser at a time: the machine has two cores.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// The classroom backend a scenario runs on.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Backend {
@@ -270,7 +266,7 @@ async fn start_backend(backend: Backend, peerjs: &str) -> (Running, String, Sess
 }
 
 async fn scenario(backend: Backend, browser: Browser, peerjs: &str, browser_first: bool) {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = common::browser_turn().await;
     // A stuck scenario must fail, not hang CI.
     tokio::time::timeout(
         Duration::from_secs(120),
@@ -356,4 +352,119 @@ scenarios! {
     workshop_terminal_calls_chromium_peerjs_1_3_1: Backend::Workshop, Browser::Chromium, "peerjs-1.3.1", false;
     workshop_firefox_calls_the_terminal_peerjs_1_5: Backend::Workshop, Browser::Firefox, "peerjs", true;
     workshop_terminal_calls_firefox_peerjs_1_3_1: Backend::Workshop, Browser::Firefox, "peerjs-1.3.1", false;
+}
+
+/// The browser's participant in the terminal, once it satisfies `ok` (within `within`).
+async fn wait_for_browser(
+    session: &Session,
+    what: &str,
+    within: Duration,
+    ok: impl Fn(&packspaces::model::Participant) -> bool,
+) -> packspaces::model::Participant {
+    let deadline = Instant::now() + within;
+    loop {
+        let found = session
+            .shared
+            .state()
+            .room
+            .participants
+            .iter()
+            .find(|p| ok(p))
+            .cloned();
+        if let Some(p) = found {
+            return p;
+        }
+        let tiles: Vec<_> = session
+            .shared
+            .state()
+            .room
+            .participants
+            .iter()
+            .map(|p| (p.state, p.frame.as_ref().map(|f| (f.width(), f.height()))))
+            .collect();
+        assert!(
+            Instant::now() < deadline,
+            "{what}: not within {within:?}; tiles {tiles:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// What the terminal's screen shows now.
+fn screen(session: &Session) -> Buffer {
+    let state = session.shared.state().clone();
+    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
+    terminal
+        .draw(|f| view::render_with_video(f, &state))
+        .unwrap();
+    terminal.backend().buffer().clone()
+}
+
+fn screen_text(buf: &Buffer) -> String {
+    buf.content().iter().map(|c| c.symbol()).collect()
+}
+
+/// Mid-call, a Chromium page's camera shrinks to 160x120 (as browsers do when their
+/// network or CPU is short): the terminal decodes the new size and still shows the
+/// quadrants. Then the page turns its camera off (its video sender sends nothing): the
+/// tile says "video paused" instead of freezing on the last picture; on again, the
+/// picture returns.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_changes_its_picture_size_and_pauses_its_camera_mid_call() {
+    if !tools_ready(Browser::Chromium) {
+        return;
+    }
+    let _turn = common::browser_turn().await;
+    let (running, url, config) = start_backend(Backend::Serve, "peerjs").await;
+    let dir = tempfile::tempdir().unwrap();
+    let camera = camera_file(dir.path());
+    let mut page = Page::open(Browser::Chromium.driver().0, &url, Some(&camera));
+    page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
+    let session = Session::start(config).await.unwrap();
+    assert_terminal_sees_quadrants(&session).await;
+
+    tokio::task::block_in_place(|| {
+        page.eval("window.packspaces.ownVideo().applyConstraints({width: 160, height: 120})")
+    });
+    wait_for_browser(
+        &session,
+        "a 160x120 picture",
+        Duration::from_secs(20),
+        |p| {
+            p.frame
+                .as_ref()
+                .is_some_and(|f| (f.width(), f.height()) == (160, 120))
+        },
+    )
+    .await;
+    assert_terminal_sees_quadrants(&session).await;
+
+    tokio::task::block_in_place(|| page.eval("window.packspaces.camera(false)"));
+    wait_for_browser(&session, "the tile paused", Duration::from_secs(20), |p| {
+        p.state == TileState::Paused
+    })
+    .await;
+    let buf = screen(&session);
+    assert!(
+        screen_text(&buf).contains("video paused"),
+        "no 'video paused' on the screen"
+    );
+    let (_, _, red) = centroid(&buf, RED);
+    assert_eq!(red, 0, "a paused tile still shows the old picture");
+
+    tokio::task::block_in_place(|| page.eval("window.packspaces.camera(true)"));
+    wait_for_browser(
+        &session,
+        "the tile live again",
+        Duration::from_secs(20),
+        |p| p.state == TileState::Live,
+    )
+    .await;
+    assert_terminal_sees_quadrants(&session).await;
+
+    drop(page);
+    session.leave().await;
+    if let Running::Serve(server) = running {
+        server.stop().await;
+    }
 }

@@ -3,9 +3,8 @@
 //! needed); the tone must arrive at the level and pitch it was sent with, and a mute must
 //! stop its packets within 200 ms, as counted on the receiving side.
 #![cfg(feature = "audio")]
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};

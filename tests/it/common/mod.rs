@@ -138,6 +138,20 @@ pub fn node_dir() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/node")
 }
 
+/// Browsers and Node suites, one at a time across every suite of the test binary: the
+/// machine has two cores, and two browsers at once starve the calls of the tests beside them.
+static ONE_BROWSER_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Waits for this test's turn with a browser (or a Node suite); the turn ends with the guard.
+pub async fn browser_turn() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_BROWSER_AT_A_TIME.lock().await
+}
+
+/// [`browser_turn`] for tests outside an async runtime.
+pub fn browser_turn_blocking() -> tokio::sync::MutexGuard<'static, ()> {
+    ONE_BROWSER_AT_A_TIME.blocking_lock()
+}
+
 /// True when Node.js, the npm `package` in tests/node and every file in `executables` are
 /// there. Otherwise prints why and returns false (skip) — or panics under `CI=true`, where
 /// `.ci/run` must have installed them.

@@ -2,9 +2,8 @@
 //! the status bar says where browsers join, the focus keys zoom and return; and a Chromium
 //! page opened at that address (the page's libraries served from the binary, no
 //! internet) sees every bot's card.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::{Duration, Instant};
@@ -166,6 +165,7 @@ async fn a_browser_at_the_demo_address_sees_every_bot_with_no_internet() {
     if !common::node_tools_ready("playwright-core", &["/usr/bin/chromium"]) {
         return;
     }
+    let _turn = common::browser_turn().await;
     let demo = Demo::start(&config()).await.unwrap();
     let url = format!("{}?name=Student", demo.browser_url);
     let check = tokio::task::spawn_blocking(move || {

@@ -1,8 +1,7 @@
 //! The PeerJS client (`packspaces::peerjs::client`) against real PeerServers: ours
 //! (`packspaces serve`, in process) and the npm `peer` server when Node.js is there.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

@@ -1,7 +1,6 @@
 //! The conferencing UI rendered on a TestBackend: tiles show participants' video in the
 //! right colours where the layout puts them, labels and states are visible, hostile
 //! names cannot reach the terminal, and any terminal size renders.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
 use std::sync::Arc;
 

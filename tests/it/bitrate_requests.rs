@@ -4,9 +4,8 @@
 //! of the call, and sends more within 5 s of a zoom. With two Chromium pages, they keep
 //! sending each other their full rate (we change only our leg). Skips without node/the
 //! browser, except under CI=true.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -168,9 +167,6 @@ async fn wait_for_tiles(session: &Session) -> String {
     }
 }
 
-/// One browser at a time: the machine has two cores.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// A browser page sends the terminal's small tile no more than it needs, and more on zoom.
 /// With `second_page`, a second page of the same browser is in the space (instead of one
 /// of the two listeners), and the first keeps sending it its full rate.
@@ -183,7 +179,7 @@ async fn a_small_tile_is_sent_little_and_a_zoom_more(
     if !common::node_tools_ready(driver, &[executable]) {
         return;
     }
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = common::browser_turn().await;
     let server = common::serve_with_page_libraries("peerjs").await;
     let dir = tempfile::tempdir().unwrap();
     // Firefox plays no camera file: its page draws a noisy camera of its own.

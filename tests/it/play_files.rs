@@ -1,8 +1,7 @@
 //! `packspaces play` on real files: decoded fixtures show the right colours on a terminal
 //! emulator, and bad files give a one-line error naming the file, never a panic.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,9 +3,8 @@
 //! into `vt100`, and the test reads what a user would see: tile colours, text, a help
 //! popup over video and the video back after it, a resize, caps that hold, and a terminal
 //! that stops reading.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::io::Write;
 use std::sync::{Arc, Condvar, Mutex};

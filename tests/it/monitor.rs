@@ -4,9 +4,8 @@
 //! pages whose call the monitor declines: our page (peerjs 1.3.1 and 1.5.5) and a workshop
 //! student's page must show no video for it and log no error, and still see a bot that joins
 //! after it. Skips without node/Chromium, except under CI=true.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
@@ -253,9 +252,6 @@ async fn monitor_json_on_the_workshop_backend_learns_members_from_their_calls() 
     .expect("finished within 120 s");
 }
 
-/// One browser at a time: the machine has two cores.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 fn page_wait(page: &Page, what: &str, pred: impl FnMut(&Value) -> bool) -> Value {
     tokio::task::block_in_place(|| page.wait(what, Duration::from_secs(30), pred))
 }
@@ -328,7 +324,7 @@ async fn page_scenario(
 /// Our page (served by `packspaces serve`) with a bot that sends no video: its tile shows
 /// once the call connects, while the monitor's declined call leaves none.
 async fn serve_page_scenario(peerjs: &str) {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = common::browser_turn().await;
     let server = common::serve_with_page_libraries(peerjs).await;
     let base = server.url();
     let page_url = format!("{base}CSC342?name=Browser");
@@ -346,7 +342,7 @@ async fn serve_page_scenario(peerjs: &str) {
 /// `peer`: it adds a <video> per remote stream, so the bot sends our test card. Its calls
 /// carry no metadata: no name.
 async fn workshop_page_scenario() {
-    let _turn = ONE_AT_A_TIME.lock().await;
+    let _turn = common::browser_turn().await;
     let backend = NodeServer::start("workshop-backend.mjs");
     let peers = NodeServer::start("peer-server.mjs");
     let page_url = format!(

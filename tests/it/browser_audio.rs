@@ -4,9 +4,8 @@
 //! level, our mixer must hear the browser, and after `m` the page must stop receiving us.
 //! Skips without node or the browser, except under CI=true.
 #![cfg(feature = "audio")]
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +16,7 @@ use packspaces::session::{CardSpec, Session};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn chromium_hears_our_tone_and_we_hear_chromium() {
     if common::node_tools_ready("playwright-core", &["/usr/bin/chromium"]) {
-        let _turn = ONE_AT_A_TIME.lock().await;
+        let _turn = common::browser_turn().await;
         hears_our_tone_and_we_hear_it("browser-peer.mjs").await;
     }
 }
@@ -25,13 +24,10 @@ async fn chromium_hears_our_tone_and_we_hear_chromium() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn firefox_hears_our_tone_and_we_hear_firefox() {
     if common::node_tools_ready("puppeteer-core", &["/usr/bin/firefox-esr"]) {
-        let _turn = ONE_AT_A_TIME.lock().await;
+        let _turn = common::browser_turn().await;
         hears_our_tone_and_we_hear_it("firefox-peer.mjs").await;
     }
 }
-
-/// One browser at a time: the machine has two cores.
-static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `driver`: the tests/node script that opens the page in its browser.
 async fn hears_our_tone_and_we_hear_it(driver: &'static str) {

@@ -1,8 +1,7 @@
 //! The space client (`packspaces::space`) against real servers: `packspaces serve` in
 //! process, and the workshop's own Node backend (socket.io 4) when Node.js is there.
-#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
-mod common;
+use crate::common;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;

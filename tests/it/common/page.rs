@@ -66,6 +66,21 @@ impl Page {
         panic!("page: no {what} within {within:?}; last line {last}");
     }
 
+    /// Evaluates a JavaScript expression in the page and waits for its result (a promise
+    /// is awaited); an error in it fails the test.
+    pub fn eval(&mut self, expression: &str) -> Value {
+        assert!(!expression.contains('\n'), "one line: {expression}");
+        let stdin = self.child.stdin.as_mut().expect("the page is open");
+        writeln!(stdin, "{expression}").unwrap();
+        stdin.flush().unwrap();
+        let answer = self.wait(expression, Duration::from_secs(20), |v| {
+            (v["event"] == "evaluated" || v["event"] == "evaluate-error")
+                && v["expression"] == expression
+        });
+        assert_eq!(answer["event"], "evaluated", "{answer}");
+        answer["result"].clone()
+    }
+
     /// Every line for `during`, for checks that something never happens.
     pub fn lines_for(&self, during: Duration) -> Vec<Value> {
         let deadline = Instant::now() + during;
