@@ -120,6 +120,16 @@ pub struct SpaceArgs {
     /// The PeerJS API key.
     #[arg(long, value_name = "KEY", default_value = "peerjs")]
     pub peer_key: String,
+
+    /// For https:// servers: also trust certificates this PEM file vouches for (a CA, or
+    /// the server's own certificate).
+    #[arg(long, value_name = "FILE", conflicts_with = "pin")]
+    pub ca: Option<PathBuf>,
+
+    /// For https:// servers: trust exactly the certificate with this SHA-256 fingerprint,
+    /// whatever its name or issuer (what `serve --tls self-signed` prints).
+    #[arg(long, value_name = "SHA256")]
+    pub pin: Option<String>,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -289,6 +299,36 @@ pub struct ServeArgs {
     /// STUN/TURN server for the page's calls, repeatable [default: none, enough on one network].
     #[arg(long = "ice-server", value_name = "URL")]
     pub ice_servers: Vec<String>,
+
+    /// Serve HTTPS with this PEM certificate (a chain, the server's first); needs
+    /// --tls-key. Browsers on other machines allow cameras only over HTTPS.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
+    /// `--tls self-signed`: serve HTTPS with a certificate made for this machine (kept in
+    /// --tls-dir and reused on restart); prints its fingerprint for `join --pin`.
+    #[arg(long, value_name = "self-signed", value_parser = ["self-signed"])]
+    pub tls: Option<String>,
+
+    /// Another name or address the self-signed certificate covers, repeatable (e.g. this
+    /// machine's classroom address); localhost, the loopback addresses, the --bind address
+    /// and the host name always are.
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    pub tls_names: Vec<String>,
+
+    /// Where the self-signed certificate is kept [default: $XDG_DATA_HOME/packspaces, or
+    /// ~/.local/share/packspaces].
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    pub tls_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

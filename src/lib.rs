@@ -24,7 +24,8 @@
 //! - **The screens** — [`ui`] (the conference: state, keys, a pure view), [`join`],
 //!   [`demo`], [`monitor`], [`play`], with [`terminal`] keeping the terminal sane.
 //! - **The server** — [`server`]: `packspaces serve`, a Socket.IO rooms backend, a
-//!   PeerJS-compatible PeerServer and the browser page, on one port.
+//!   PeerJS-compatible PeerServer and the browser page, on one port, over HTTPS with
+//!   [`tls`] (which also decides what clients trust: `--ca`, `--pin`).
 //!
 //! A PeerJS offer's way: [`peerjs::client`] checks the server's message and hands a
 //! [`peerjs::client::SignalEvent`] to the [`session`], whose [`call::CallManager`] decides to
@@ -66,4 +67,5 @@ pub mod signals;
 pub mod space;
 pub mod terminal;
 pub mod text;
+pub mod tls;
 pub mod ui;

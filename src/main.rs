@@ -10,10 +10,12 @@ use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WOR
 use packspaces::join::ScreenOptions;
 use packspaces::media::picture::{CameraChoice, NO_CAMERA_SUPPORT};
 use packspaces::monitor::{self, MonitorConfig};
+use packspaces::net::Trust;
 use packspaces::peerjs::client::{CLOUD_SERVER, PeerServerUrl};
 use packspaces::server::{self, ServeOptions};
 use packspaces::session::{CardSpec, SessionConfig};
 use packspaces::space::SpaceUrl;
+use packspaces::tls::certificate::{SelfSigned, ServerCertificate};
 use packspaces::{logging, play, terminal};
 
 fn main() -> ExitCode {
@@ -26,7 +28,7 @@ fn main() -> ExitCode {
     let log_file = cli.log_file.clone();
     let result = match cli.command {
         Command::Play(args) => play::run(&args),
-        Command::Serve(args) => run_async(server::run(serve_options(args))),
+        Command::Serve(args) => serve_options(args).and_then(|o| run_async(server::run(o))),
         Command::Join(args) if args.join.list_cameras => list_cameras(),
         Command::Bot(args) if args.join.list_cameras => list_cameras(),
         Command::Join(args) => {
@@ -68,8 +70,9 @@ fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result
         .block_on(future)
 }
 
-fn serve_options(args: ServeArgs) -> ServeOptions {
+fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
     let mut options = ServeOptions::new(args.bind, args.port);
+    options.tls = serve_certificate(&args)?.map(std::sync::Arc::new);
     if let Some(script) = args.peerjs_script {
         options.page.peerjs_script = script;
     }
@@ -78,7 +81,45 @@ fn serve_options(args: ServeArgs) -> ServeOptions {
     }
     options.page.ice_servers = args.ice_servers;
     options.static_dir = args.static_dir;
-    options
+    Ok(options)
+}
+
+/// The certificate `serve` is told to use (`--tls-cert`/`--tls-key`), or the self-signed
+/// one it keeps (`--tls self-signed`), or none (plain HTTP).
+fn serve_certificate(args: &ServeArgs) -> anyhow::Result<Option<ServerCertificate>> {
+    if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
+        return Ok(Some(ServerCertificate::load(cert, key)?));
+    }
+    if args.tls.is_none() {
+        return Ok(None);
+    }
+    let dir = match &args.tls_dir {
+        Some(dir) => dir.clone(),
+        None => data_dir().ok_or_else(|| {
+            anyhow::anyhow!("--tls self-signed: no home directory to keep it in; give --tls-dir")
+        })?,
+    };
+    let names = packspaces::tls::certificate::names_for(args.bind, &args.tls_names);
+    let (certificate, how) = ServerCertificate::self_signed(&dir, &names)?;
+    let what = match how {
+        SelfSigned::Made => "made a self-signed certificate",
+        SelfSigned::Reused => "reusing the self-signed certificate",
+    };
+    println!("packspaces serve: {what} in {}", dir.display());
+    Ok(Some(certificate))
+}
+
+/// `$XDG_DATA_HOME/packspaces`, else `~/.local/share/packspaces`.
+fn data_dir() -> Option<std::path::PathBuf> {
+    let base = std::env::var_os("XDG_DATA_HOME")
+        .filter(|d| !d.is_empty())
+        .map(std::path::PathBuf::from)
+        .or_else(|| {
+            std::env::var_os("HOME")
+                .filter(|h| !h.is_empty())
+                .map(|h| std::path::PathBuf::from(h).join(".local/share"))
+        })?;
+    Some(base.join("packspaces"))
 }
 
 fn demo_config(args: &DemoArgs) -> anyhow::Result<packspaces::demo::DemoConfig> {
@@ -134,11 +175,14 @@ fn list_cameras() -> anyhow::Result<()> {
 
 /// The space and PeerJS server URLs, checked.
 fn space_urls(args: &SpaceArgs) -> anyhow::Result<(SpaceUrl, PeerServerUrl)> {
-    let space = SpaceUrl::parse(&args.url)?;
-    let peer_server = PeerServerUrl::parse(
+    let trust = Trust::from_options(args.ca.as_deref(), args.pin.as_deref())?;
+    let mut space = SpaceUrl::parse(&args.url)?;
+    space.endpoint = space.endpoint.with_trust(trust.clone());
+    let mut peer_server = PeerServerUrl::parse(
         args.peer_server.as_deref().unwrap_or(CLOUD_SERVER),
         Some(&args.peer_key),
     )?;
+    peer_server.endpoint = peer_server.endpoint.with_trust(trust);
     Ok((space, peer_server))
 }
 

@@ -1,20 +1,21 @@
 //! Client networking shared by the space and PeerJS clients: URL checks, TLS (rustls with
-//! ring and bundled web roots, so no system OpenSSL or certificate store is needed),
-//! websocket connect, and the one HTTP request PeerJS needs (a GET for an id).
+//! ring; whom to trust is the endpoint's [`Trust`]: bundled web roots unless `--ca` or
+//! `--pin` says otherwise), websocket connect, and the one HTTP request PeerJS needs (a GET
+//! for an id).
 
-use std::sync::{Arc, LazyLock};
 use std::time::Duration;
 
 use bytes::Bytes;
 use http::Uri;
 use http_body_util::{BodyExt as _, Empty, Limited};
 use hyper_util::rt::TokioIo;
-use rustls::ClientConfig;
 use rustls::pki_types::ServerName;
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+pub use crate::tls::trust::Trust;
 
 /// How long a connection attempt may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -81,8 +82,6 @@ pub enum NetError {
     Timeout { url: String },
     #[error("{url} answered {status}")]
     Status { url: String, status: u16 },
-    #[error("TLS is unavailable: {reason}")]
-    Tls { reason: String },
     #[error("{url} sent a malformed response: {reason}")]
     Malformed { url: String, reason: String },
 }
@@ -95,6 +94,8 @@ pub struct Endpoint {
     pub port: u16,
     /// Path and query, starting with `/`.
     pub path: String,
+    /// Whom to trust for `https`/`wss` (the web's roots unless told otherwise).
+    pub trust: Trust,
 }
 
 impl Endpoint {
@@ -132,7 +133,14 @@ impl Endpoint {
             host,
             port,
             path,
+            trust: Trust::web(),
         })
+    }
+
+    /// The same endpoint, trusting `trust` for TLS.
+    pub fn with_trust(mut self, trust: Trust) -> Endpoint {
+        self.trust = trust;
+        self
     }
 
     /// `host:port` with IPv6 hosts bracketed.
@@ -156,22 +164,8 @@ impl Endpoint {
     }
 }
 
-/// The TLS client configuration: ring, TLS 1.2 and 1.3, the bundled web PKI roots.
-pub fn tls_config() -> Result<Arc<ClientConfig>, NetError> {
-    static CONFIG: LazyLock<Result<Arc<ClientConfig>, String>> = LazyLock::new(|| {
-        let roots = rustls::RootCertStore {
-            roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-        };
-        ClientConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
-            .map(|b| Arc::new(b.with_root_certificates(roots).with_no_client_auth()))
-            .map_err(|e| e.to_string())
-    });
-    CONFIG.clone().map_err(|reason| NetError::Tls { reason })
-}
-
-/// Opens a websocket (TLS for `wss://`), within [`CONNECT_TIMEOUT`].
-pub async fn connect_websocket(url: &str) -> Result<WsStream, NetError> {
+/// Opens a websocket (TLS for `wss://`, trusting `trust`), within [`CONNECT_TIMEOUT`].
+pub async fn connect_websocket(url: &str, trust: &Trust) -> Result<WsStream, NetError> {
     let config = WebSocketConfig::default()
         .max_message_size(Some(MAX_MESSAGE_BYTES))
         .max_frame_size(Some(MAX_MESSAGE_BYTES));
@@ -179,7 +173,12 @@ pub async fn connect_websocket(url: &str) -> Result<WsStream, NetError> {
         url,
         Some(config),
         true,
-        Some(Connector::Rustls(tls_config()?)),
+        Some(Connector::Rustls(trust.config().map_err(|reason| {
+            NetError::Connect {
+                url: url.to_string(),
+                reason,
+            }
+        })?)),
     );
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Err(_) => Err(NetError::Timeout {
@@ -187,15 +186,15 @@ pub async fn connect_websocket(url: &str) -> Result<WsStream, NetError> {
         }),
         Ok(Err(e)) => Err(NetError::Connect {
             url: url.to_string(),
-            reason: e.to_string(),
+            reason: crate::tls::trust::explain(&e).unwrap_or_else(|| e.to_string()),
         }),
         Ok(Ok((stream, _))) => Ok(stream),
     }
 }
 
 /// GETs `url` and returns the body as text (at most `limit` bytes), over HTTP/1.1 (hyper's
-/// client); enough for the PeerJS id endpoint.
-pub async fn http_get(url: &str, limit: usize) -> Result<String, NetError> {
+/// client; TLS for `https://`, trusting `trust`); enough for the PeerJS id endpoint.
+pub async fn http_get(url: &str, limit: usize, trust: &Trust) -> Result<String, NetError> {
     let endpoint = Endpoint::parse(url)?;
     let request = async {
         let tcp = TcpStream::connect((endpoint.host.as_str(), endpoint.port))
@@ -210,12 +209,16 @@ pub async fn http_get(url: &str, limit: usize) -> Result<String, NetError> {
                     url: url.to_string(),
                     reason: e.to_string(),
                 })?;
-            let tls = tokio_rustls::TlsConnector::from(tls_config()?)
+            let config = trust.config().map_err(|reason| NetError::Connect {
+                url: url.to_string(),
+                reason,
+            })?;
+            let tls = tokio_rustls::TlsConnector::from(config)
                 .connect(name, tcp)
                 .await
                 .map_err(|e| NetError::Connect {
                     url: url.to_string(),
-                    reason: e.to_string(),
+                    reason: crate::tls::trust::explain(&e).unwrap_or_else(|| e.to_string()),
                 })?;
             exchange(tls, &endpoint, url, limit).await
         } else {
@@ -332,7 +335,9 @@ mod tests {
 
     #[tokio::test]
     async fn gets_read_bodies_by_length_chunks_or_close_and_refuse_the_rest() {
-        let get = |response| async move { http_get(&one_response(response).await, 100).await };
+        let get = |response| async move {
+            http_get(&one_response(response).await, 100, &Trust::web()).await
+        };
         let ok = get(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc").await;
         assert_eq!(ok.unwrap(), "abc");
         let chunked = get(

@@ -336,7 +336,7 @@ impl PeerClient {
     ) -> Result<PeerClient, RegisterError> {
         let mut last = RegisterError::Timeout;
         for _ in 0..3 {
-            let id = http_get(&server.id_url(), 256)
+            let id = http_get(&server.id_url(), 256, &server.endpoint.trust)
                 .await
                 .map_err(RegisterError::Id)?
                 .trim()
@@ -389,7 +389,7 @@ async fn open_socket(
     token: &str,
     wait_open: bool,
 ) -> Result<WsStream, RegisterError> {
-    let mut ws = connect_websocket(&server.socket_url(id, token))
+    let mut ws = connect_websocket(&server.socket_url(id, token), &server.endpoint.trust)
         .await
         .map_err(RegisterError::Socket)?;
     if !wait_open {

@@ -23,6 +23,7 @@ use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 
 use crate::space::protocol::is_valid_space;
+use crate::tls::certificate::{CertificateError, ServerCertificate};
 use page::PageOptions;
 use peerserver::{PeerServer, PeerServerConfig};
 use spaces::Spaces;
@@ -40,6 +41,8 @@ pub struct ServeOptions {
     /// Files served under `/static/` (e.g. npm packages for an offline page).
     pub static_dir: Option<PathBuf>,
     pub peer: PeerServerConfig,
+    /// HTTPS (and wss) on the same port with this certificate; plain HTTP without.
+    pub tls: Option<Arc<ServerCertificate>>,
 }
 
 impl ServeOptions {
@@ -57,6 +60,7 @@ impl ServeOptions {
             },
             static_dir: None,
             peer: PeerServerConfig::default(),
+            tls: None,
         }
     }
 }
@@ -75,12 +79,16 @@ pub enum ServeError {
     },
     #[error("static directory {0} does not exist")]
     NoStaticDir(PathBuf),
+    #[error("TLS: {0}")]
+    Tls(#[from] CertificateError),
 }
 
 /// A server running in the background; stops when [`RunningServer::stop`] is called or
 /// the handle is dropped.
 pub struct RunningServer {
     pub addr: SocketAddr,
+    /// Serving HTTPS.
+    pub secure: bool,
     pub spaces: Arc<Mutex<Spaces>>,
     io: SocketIo,
     peer_server: PeerServer,
@@ -91,7 +99,8 @@ pub struct RunningServer {
 impl RunningServer {
     /// The base URL browsers and clients use.
     pub fn url(&self) -> String {
-        format!("http://{}/", self.addr)
+        let scheme = if self.secure { "https" } else { "http" };
+        format!("{scheme}://{}/", self.addr)
     }
 
     /// Closes every connection (websockets included) and stops accepting.
@@ -173,16 +182,31 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
     let app = app.layer(io_layer);
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
-    let task = tokio::spawn(async move {
-        axum::serve(listener, app)
-            .with_graceful_shutdown(async {
-                let _ = shutdown_rx.await;
+    let stopped = async move {
+        let _ = shutdown_rx.await;
+    };
+    let secure = options.tls.is_some();
+    let task = match &options.tls {
+        Some(certificate) => {
+            let config = certificate.server_config()?;
+            let listener = crate::tls::listener::TlsListener::new(listener, config)
+                .map_err(|e| ServeError::Bind { addr, source: e })?;
+            tokio::spawn(async move {
+                axum::serve(listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .await
             })
-            .await
-    });
-    tracing::info!("serving on {addr}");
+        }
+        None => tokio::spawn(async move {
+            axum::serve(listener, app)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+    };
+    tracing::info!("serving on {addr}{}", if secure { " (TLS)" } else { "" });
     Ok(RunningServer {
         addr,
+        secure,
         spaces,
         io,
         peer_server,
@@ -206,10 +230,15 @@ fn space_page(space: &str, html: &str) -> Response {
 
 /// Runs `packspaces serve` until Ctrl-C: prints where browsers and terminals connect.
 pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
+    let certificate = options.tls.clone();
     let server = start(options).await?;
     let url = server.url();
     let shown = if server.addr.ip().is_unspecified() {
-        format!("http://<this machine's address>:{}/", server.addr.port())
+        let scheme = if server.secure { "https" } else { "http" };
+        format!(
+            "{scheme}://<this machine's address>:{}/",
+            server.addr.port()
+        )
     } else {
         url.clone()
     };
@@ -217,10 +246,22 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     println!(
         "  browsers:  open {shown}<space>, e.g. {shown}CSC342 (or {shown} for the main space)"
     );
+    let pin = certificate
+        .as_ref()
+        .map(|c| format!(" --pin {}", c.fingerprint()))
+        .unwrap_or_default();
     println!(
-        "  terminals: packspaces join {shown}CSC342 --peer-server {}",
+        "  terminals: packspaces join {shown}CSC342 --peer-server {}{pin}",
         shown.trim_end_matches('/').to_string() + PEER_PATH
     );
+    if let Some(certificate) = &certificate {
+        println!("  certificate SHA-256: {}", certificate.fingerprint());
+        println!("    valid for: {}", certificate.names().join(", "));
+        println!(
+            "    Chromium without a warning: --ignore-certificate-errors-spki-list={}",
+            certificate.spki_pin()
+        );
+    }
     println!("Press Ctrl-C to stop.");
     crate::signals::stop_requested().await;
     println!("stopping");

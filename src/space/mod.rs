@@ -131,7 +131,7 @@ async fn session(
     events: &mpsc::Sender<SpaceEvent>,
     cancel: &CancellationToken,
 ) -> Result<Ended, String> {
-    let mut ws = connect_websocket(&url.socket_url())
+    let mut ws = connect_websocket(&url.socket_url(), &url.endpoint.trust)
         .await
         .map_err(|e| e.to_string())?;
     let open = next_text(&mut ws, Duration::from_secs(10)).await?;

@@ -468,3 +468,50 @@ async fn chromium_changes_its_picture_size_and_pauses_its_camera_mid_call() {
         server.stop().await;
     }
 }
+
+/// Over HTTPS with a self-signed certificate: Chromium trusts it by its public key (the
+/// `--ignore-certificate-errors-spki-list` value `serve --tls self-signed` prints), gets its
+/// camera and calls a terminal that pinned the certificate's fingerprint; each sees the other.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn chromium_over_https_calls_a_terminal_that_pinned_the_certificate() {
+    use packspaces::tls::certificate::{ServerCertificate, names_for};
+    if !tools_ready(Browser::Chromium) {
+        return;
+    }
+    let _turn = common::browser_turn().await;
+    let dir = tempfile::tempdir().unwrap();
+    let names = names_for(std::net::Ipv4Addr::LOCALHOST.into(), &[]);
+    let (certificate, _) = ServerCertificate::self_signed(dir.path(), &names).unwrap();
+    let (fingerprint, spki) = (
+        certificate.fingerprint(),
+        certificate.spki_pin().to_string(),
+    );
+    let server =
+        common::serve_with_page_libraries_over("peerjs", Some(std::sync::Arc::new(certificate)))
+            .await;
+    let base = server.url();
+    assert!(base.starts_with("https://"), "{base}");
+    let camera = camera_file(dir.path());
+    let url = format!("{base}CSC342?name=Browser");
+    let page = Page::open_with_env(
+        Browser::Chromium.driver().0,
+        &url,
+        Some(&camera),
+        &[("CHROMIUM_SPKI", &spki)],
+    );
+    page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
+    let trust = packspaces::net::Trust::pinned(&fingerprint).unwrap();
+    let session = Session::start(common::trusting(session_config(&base), &trust))
+        .await
+        .unwrap();
+    assert_terminal_sees_quadrants(&session).await;
+    let page = tokio::task::spawn_blocking(move || {
+        assert_page_sees_test_card(&page);
+        page
+    })
+    .await
+    .unwrap();
+    drop(page);
+    session.leave().await;
+    server.stop().await;
+}

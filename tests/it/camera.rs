@@ -73,9 +73,7 @@ async fn a_missing_camera_sends_the_test_card_and_says_so() {
     assert!(bottom.contains("sending the test card"), "{bottom:?}");
 
     // The viewer sees the card in its colours.
-    let frame = common::first_frame(&viewer).await;
-    let (p, bg) = (common::card_background(&frame), PALETTES[0].background);
-    assert!(common::near(p, bg), "{p:?} vs the card's {bg:?}");
+    common::assert_first_frame_is_card(&viewer, &PALETTES[0]).await;
     sender.leave().await;
     viewer.leave().await;
 }

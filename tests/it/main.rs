@@ -14,6 +14,7 @@ mod browser_join;
 mod camera;
 mod demo;
 mod garbage_rtp;
+mod https;
 mod interop_node;
 mod monitor;
 mod over_ssh;

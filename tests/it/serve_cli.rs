@@ -165,3 +165,91 @@ fn a_bot_leaves_on_sighup_and_serve_stops_on_sigterm() {
     signal(&server.0, rustix::process::Signal::TERM);
     assert!(exits(&mut server.0).success(), "serve after SIGTERM");
 }
+
+/// The first lines `serve --tls self-signed --tls-dir DIR` prints, up to "Press Ctrl-C".
+fn self_signed_start(dir: &std::path::Path) -> Vec<String> {
+    let child = packspaces()
+        .args(["serve", "--port", "0", "--tls", "self-signed", "--tls-dir"])
+        .arg(dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut running = Running(child);
+    let stdout = running.0.stdout.take().unwrap();
+    BufReader::new(stdout)
+        .lines()
+        .map(|l| l.unwrap())
+        .take_while(|l| l != "Press Ctrl-C to stop.")
+        .collect()
+}
+
+#[test]
+fn serve_with_a_self_signed_certificate_prints_its_fingerprint_and_keeps_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let first = self_signed_start(dir.path());
+    let text = first.join("\n");
+    assert!(
+        first[0].contains("made a self-signed certificate in"),
+        "{text}"
+    );
+    assert!(
+        first[1].starts_with("packspaces serve: listening on https://127.0.0.1:"),
+        "{text}"
+    );
+    let fingerprint = first
+        .iter()
+        .find_map(|l| l.trim().strip_prefix("certificate SHA-256: "))
+        .unwrap_or_else(|| panic!("no fingerprint: {text}"))
+        .to_string();
+    assert_eq!(fingerprint.len(), 32 * 3 - 1, "{fingerprint}");
+    assert!(
+        text.contains(&format!("--pin {fingerprint}")),
+        "the join line pins it: {text}"
+    );
+    assert!(
+        text.contains("--ignore-certificate-errors-spki-list="),
+        "{text}"
+    );
+    // The fingerprint is the certificate file's, and a restart reuses it.
+    let pem = std::fs::read_to_string(dir.path().join("self-signed-cert.pem")).unwrap();
+    assert!(pem.starts_with("-----BEGIN CERTIFICATE-----"), "{pem}");
+    let again = self_signed_start(dir.path());
+    assert!(
+        again[0].contains("reusing the self-signed certificate"),
+        "{again:?}"
+    );
+    assert!(
+        again.iter().any(|l| l.ends_with(&fingerprint)),
+        "the same fingerprint after a restart: {again:?}"
+    );
+}
+
+#[test]
+fn serve_refuses_a_certificate_it_cannot_use() {
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = dir.path().join("cert.pem");
+    std::fs::write(&garbage, "hello\n").unwrap();
+    let out = packspaces()
+        .args(["serve", "--port", "0", "--tls-cert"])
+        .arg(&garbage)
+        .arg("--tls-key")
+        .arg(&garbage)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains("cert.pem holds no PEM certificate"),
+        "{stderr}"
+    );
+    // --tls-cert without its key is a usage error.
+    let out = packspaces()
+        .args(["serve", "--tls-cert"])
+        .arg(&garbage)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--tls-key"));
+}

@@ -158,9 +158,7 @@ async fn a_terminal_that_takes_only_vp8_sees_a_bot_over_vp8() {
     let viewer = Session::start(config_with(&base, "Viewer", 0, false, &[VideoCodec::Vp8]))
         .await
         .unwrap();
-    let frame = common::first_frame(&viewer).await;
-    let (p, bg) = (common::card_background(&frame), PALETTES[1].background);
-    assert!(common::near(p, bg), "{p:?} vs {bg:?}");
+    common::assert_first_frame_is_card(&viewer, &PALETTES[1]).await;
     bot.leave().await;
     viewer.leave().await;
 }

@@ -196,12 +196,31 @@ pub fn tools_present<S: AsRef<str>>(missing: &[S]) -> bool {
 /// `packspaces serve` on a free loopback port whose page loads `peerjs` (a package folder
 /// in tests/node/node_modules, e.g. `peerjs-1.3.1`) and socket.io from node_modules.
 pub async fn serve_with_page_libraries(peerjs: &str) -> packspaces::server::RunningServer {
+    serve_with_page_libraries_over(peerjs, None).await
+}
+
+/// [`serve_with_page_libraries`], over HTTPS with `certificate` when there is one.
+pub async fn serve_with_page_libraries_over(
+    peerjs: &str,
+    certificate: Option<std::sync::Arc<packspaces::tls::certificate::ServerCertificate>>,
+) -> packspaces::server::RunningServer {
     use std::net::{IpAddr, Ipv4Addr};
     let mut options = packspaces::server::ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
     options.static_dir = Some(node_dir().join("node_modules"));
     options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
     options.page.socketio_script = "/static/socket.io-client/dist/socket.io.min.js".into();
+    options.tls = certificate;
     packspaces::server::start(options).await.unwrap()
+}
+
+/// `config` trusting `trust` for both its servers (`--ca` or `--pin`).
+pub fn trusting(
+    mut config: packspaces::session::SessionConfig,
+    trust: &packspaces::net::Trust,
+) -> packspaces::session::SessionConfig {
+    config.space.endpoint = config.space.endpoint.with_trust(trust.clone());
+    config.peer_server.endpoint = config.peer_server.endpoint.with_trust(trust.clone());
+    config
 }
 
 /// A server script from tests/node that prints `listening on URL` first; stopped on drop.
@@ -285,6 +304,16 @@ pub fn loopback_session_at(
         color: packspaces::render::ColorMode::TrueColor,
         audio: packspaces::audio::AudioConfig::OFF,
     }
+}
+
+/// Waits for the first picture `viewer` gets and checks it is a test card in `palette`.
+pub async fn assert_first_frame_is_card(
+    viewer: &packspaces::session::Session,
+    palette: &packspaces::media::testcard::Palette,
+) {
+    let frame = first_frame(viewer).await;
+    let (p, bg) = (card_background(&frame), palette.background);
+    assert!(near(p, bg), "{p:?} vs {bg:?}");
 }
 
 /// The colour where a test card shows its background (left of the middle, away from its

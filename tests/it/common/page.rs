@@ -18,8 +18,18 @@ pub struct Page {
 impl Page {
     /// `node SCRIPT URL [CAMERA]` in tests/node.
     pub fn open(script: &str, url: &str, camera: Option<&Path>) -> Page {
+        Page::open_with_env(script, url, camera, &[])
+    }
+
+    /// [`Page::open`] with extra environment variables (the script's header says which).
+    pub fn open_with_env(
+        script: &str,
+        url: &str,
+        camera: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Page {
         let mut command = Command::new("node");
-        command.arg(script).arg(url);
+        command.arg(script).arg(url).envs(env.iter().copied());
         if let Some(camera) = camera {
             command.arg(camera);
         }
