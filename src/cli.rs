@@ -112,8 +112,8 @@ pub struct SpaceArgs {
     #[arg(default_value = "http://localhost:3000/")]
     pub url: String,
 
-    /// The PeerJS server [default: the public PeerJS cloud, as the workshop page uses].
-    /// With `packspaces serve`, give its /peerjs, e.g. http://localhost:3000/peerjs.
+    /// The PeerJS server [default: the one a packspaces server names at /packspaces.json,
+    /// else the public PeerJS cloud, as the workshop page uses].
     #[arg(long, value_name = "URL")]
     pub peer_server: Option<String>,
 
@@ -137,7 +137,8 @@ pub struct JoinArgs {
     #[command(flatten)]
     pub space: SpaceArgs,
 
-    /// STUN/TURN server for calls, repeatable; `none` for none [default: the workshop's
+    /// STUN/TURN server for calls, repeatable; `none` for none [default: the ones a
+    /// packspaces server names (none unless it was given some), else the workshop's
     /// stun:stun.l.google.com:19302].
     #[arg(long = "ice-server", value_name = "URL")]
     pub ice_servers: Vec<String>,

@@ -13,7 +13,8 @@
 //!   screen: chrome, pictures, one synchronized write per frame, caps per frame and per
 //!   second, and a rate that follows the link the terminal is watched through.
 //! - **Talking to a classroom space** — [`space`] is a small Socket.IO client for a space
-//!   (`join-space`, who comes and goes); [`peerjs::client`] a PeerJS client (id, signaling,
+//!   (`join-space`, who comes and goes), found from the page URL alone by [`discover`];
+//!   [`peerjs::client`] a PeerJS client (id, signaling,
 //!   heartbeats, reconnects); [`call`] the WebRTC calls (webrtc-rs) with browsers, both
 //!   directions, with [`call::CallManager`] deciding who calls whom (sans-I/O); [`session`]
 //!   ties them together and keeps the [`model::Room`] (inside a [`ui::State`]) up to date,
@@ -50,6 +51,7 @@ pub mod call;
 pub mod cli;
 pub mod contain;
 pub mod demo;
+pub mod discover;
 pub mod feed;
 pub mod join;
 pub mod logging;

@@ -173,21 +173,53 @@ fn list_cameras() -> anyhow::Result<()> {
     anyhow::bail!("--list-cameras: {NO_CAMERA_SUPPORT}")
 }
 
-/// The space and PeerJS server URLs, checked.
-fn space_urls(args: &SpaceArgs) -> anyhow::Result<(SpaceUrl, PeerServerUrl)> {
+/// Where a space is and how to reach its people: from the arguments, and from the server
+/// itself when it is a packspaces server (`/packspaces.json`: its PeerJS server and ICE
+/// servers), so that its page URL is all a terminal needs.
+struct Resolved {
+    space: SpaceUrl,
+    peer_server: PeerServerUrl,
+    /// ICE servers the server named (`None`: not a packspaces server, or not asked).
+    ice_servers: Option<Vec<String>>,
+}
+
+/// The space and PeerJS server URLs, checked; `--peer-server` overrides what the server says,
+/// and without either the PeerJS cloud is used, as the workshop page does.
+fn space_urls(args: &SpaceArgs) -> anyhow::Result<Resolved> {
     let trust = Trust::from_options(args.ca.as_deref(), args.pin.as_deref())?;
     let mut space = SpaceUrl::parse(&args.url)?;
     space.endpoint = space.endpoint.with_trust(trust.clone());
-    let mut peer_server = PeerServerUrl::parse(
-        args.peer_server.as_deref().unwrap_or(CLOUD_SERVER),
-        Some(&args.peer_key),
-    )?;
+    let (peer_url, key, ice_servers) = match &args.peer_server {
+        Some(url) => (url.clone(), args.peer_key.clone(), None),
+        None => {
+            let origin = space.endpoint.clone();
+            let about = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()?
+                .block_on(packspaces::discover::discover(&origin))?;
+            match about {
+                Some(about) => (
+                    origin.url(false, &about.peerjs.path),
+                    about.peerjs.key,
+                    Some(about.ice_servers.into_iter().map(|s| s.urls).collect()),
+                ),
+                None => (CLOUD_SERVER.to_string(), args.peer_key.clone(), None),
+            }
+        }
+    };
+    let mut peer_server = PeerServerUrl::parse(&peer_url, Some(&key))?;
     peer_server.endpoint = peer_server.endpoint.with_trust(trust);
-    Ok((space, peer_server))
+    Ok(Resolved {
+        space,
+        peer_server,
+        ice_servers,
+    })
 }
 
 fn run_monitor(args: &MonitorArgs, log_file: Option<std::path::PathBuf>) -> anyhow::Result<()> {
-    let (space, peer_server) = space_urls(&args.space)?;
+    let Resolved {
+        space, peer_server, ..
+    } = space_urls(&args.space)?;
     let config = MonitorConfig { space, peer_server };
     if args.json {
         run_async(monitor::json::run(config))
@@ -206,9 +238,14 @@ fn session_config(
     palette: Option<u8>,
     self_view: bool,
 ) -> anyhow::Result<SessionConfig> {
-    let (space, peer_server) = space_urls(&args.space)?;
+    let Resolved {
+        space,
+        peer_server,
+        ice_servers: named,
+    } = space_urls(&args.space)?;
     let ice_servers = match args.ice_servers.as_slice() {
-        [] => vec![WORKSHOP_STUN.to_string()],
+        // A packspaces server's own list (none: enough on one network), else the workshop's.
+        [] => named.unwrap_or_else(|| vec![WORKSHOP_STUN.to_string()]),
         [none] if none == "none" => Vec::new(),
         list => list.to_vec(),
     };

@@ -167,12 +167,21 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
     let peer_server = PeerServer::start(options.peer.clone());
 
     let page_html: Arc<str> = page::render(&options.page).into();
+    let about = crate::discover::ServerInfo::new(
+        &options.page.peer_path,
+        &options.page.peer_key,
+        &options.page.ice_servers,
+    );
     let root_html = page_html.clone();
     let mut app = Router::new()
         .route("/", get(move || async move { Html(root_html.to_string()) }))
         .route(
             "/{space}",
             get(move |Path(space): Path<String>| async move { space_page(&space, &page_html) }),
+        )
+        .route(
+            crate::discover::PATH,
+            get(move || async move { axum::Json(about.clone()) }),
         )
         .route("/vendor/{name}", get(vendor::serve))
         .merge(peer_server.router(PEER_PATH));
@@ -250,10 +259,7 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
         .as_ref()
         .map(|c| format!(" --pin {}", c.fingerprint()))
         .unwrap_or_default();
-    println!(
-        "  terminals: packspaces join {shown}CSC342 --peer-server {}{pin}",
-        shown.trim_end_matches('/').to_string() + PEER_PATH
-    );
+    println!("  terminals: packspaces join {shown}CSC342{pin}");
     if let Some(certificate) = &certificate {
         println!("  certificate SHA-256: {}", certificate.fingerprint());
         println!("    valid for: {}", certificate.names().join(", "));

@@ -127,7 +127,7 @@ impl ServerCertificate {
     }
 
     /// The self-signed certificate kept in `dir` if it covers `names` and has more than
-    /// [`RENEW_DAYS`] left; otherwise a new one for `names`, kept there (the key readable
+    /// 30 days left; otherwise a new one for `names`, kept there (the key readable
     /// only by us).
     pub fn self_signed(
         dir: &Path,

@@ -33,9 +33,10 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
         you = format!("{you} · {switched_off}");
     }
     let links = [&state.room.space_link, &state.room.peer_link];
-    // The demo tells browsers where to come in, next to the space's name.
+    // The demo tells others (browsers, or `packspaces join`) where to come in, next to the
+    // space's name.
     let space = match &state.invite {
-        Some(url) => format!("{} │ browsers: {url}", state.room.space_label),
+        Some(url) => format!("{} │ join: {url}", state.room.space_label),
         None => state.room.space_label.clone(),
     };
     let top = match &state.room.sound {

@@ -93,7 +93,7 @@ async fn the_demo_shows_every_bot_in_its_colours_and_zooms_on_request() {
     let buf = screen(&state);
 
     assert!(
-        row_text(&buf, 0).contains(&format!("browsers: {}", demo.browser_url)),
+        row_text(&buf, 0).contains(&format!("join: {}", demo.browser_url)),
         "status bar: {}",
         row_text(&buf, 0)
     );

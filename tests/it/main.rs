@@ -17,6 +17,7 @@ mod garbage_rtp;
 mod https;
 mod interop_node;
 mod monitor;
+mod one_address;
 mod over_ssh;
 mod peerjs_client;
 mod play_files;

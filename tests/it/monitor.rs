@@ -32,9 +32,14 @@ struct Monitor {
 }
 
 impl Monitor {
-    fn start(space_url: &str, peer_server: &str) -> Monitor {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_packspaces"))
-            .args(["monitor", "--json", space_url, "--peer-server", peer_server])
+    /// Without `peer_server`, the monitor asks the server where its PeerJS server is.
+    fn start(space_url: &str, peer_server: Option<&str>) -> Monitor {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_packspaces"));
+        command.args(["monitor", "--json", space_url]);
+        if let Some(peer_server) = peer_server {
+            command.args(["--peer-server", peer_server]);
+        }
+        let mut child = command
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -147,14 +152,15 @@ async fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool
 }
 
 /// Ada is there first; the monitor arrives; Bob joins and leaves.
-async fn bots_come_and_go(space_url: &str, peer_server: &str) {
+/// `told`: the monitor is given the PeerJS server (else it must find it on its own).
+async fn bots_come_and_go(space_url: &str, peer_server: &str, told: bool) {
     let ada = bot(space_url, peer_server, "Ada", false).await;
     eventually("Ada joined the space", Duration::from_secs(10), || {
         ada.shared.state().room.space_link == Link::Up
     })
     .await;
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let monitor = Monitor::start(space_url, peer_server);
+    let monitor = Monitor::start(space_url, told.then_some(peer_server));
     // Ada calls every newcomer: that call names her.
     assert_change(
         &monitor.next("Ada"),
@@ -231,7 +237,8 @@ async fn monitor_json_on_serve_reports_listed_members_joins_and_leaves() {
             .await
             .unwrap();
         let base = server.url();
-        bots_come_and_go(&format!("{base}CSC342"), &format!("{base}peerjs")).await;
+        // The page URL is all the monitor is given.
+        bots_come_and_go(&format!("{base}CSC342"), &format!("{base}peerjs"), false).await;
         server.stop().await;
     })
     .await
@@ -246,7 +253,7 @@ async fn monitor_json_on_the_workshop_backend_learns_members_from_their_calls() 
     tokio::time::timeout(Duration::from_secs(120), async {
         let backend = NodeServer::start("workshop-backend.mjs");
         let peers = NodeServer::start("peer-server.mjs");
-        bots_come_and_go(&backend.url, &peers.url).await;
+        bots_come_and_go(&backend.url, &peers.url, true).await;
     })
     .await
     .expect("finished within 120 s");
@@ -293,7 +300,7 @@ async fn page_scenario(
     let page = Page::open("browser-peer.mjs", page_url, None);
     let ready = page_wait(&page, "ready", |v| v["event"] == "ready");
     let page_id = ready["peerId"].as_str().unwrap();
-    let monitor = Monitor::start(space, peers);
+    let monitor = Monitor::start(space, Some(peers));
     assert_change(
         &monitor.next("the page"),
         "join",

@@ -46,9 +46,7 @@ fn serve_prints_the_browser_url_and_the_join_line() {
         lines[1]
     );
     assert!(
-        lines[2].contains(&format!(
-            "packspaces join {url}CSC342 --peer-server {url}peerjs"
-        )),
+        lines[2].ends_with(&format!("terminals: packspaces join {url}CSC342")),
         "{}",
         lines[2]
     );

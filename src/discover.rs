@@ -1,0 +1,240 @@
+//! One address is enough: a packspaces server says where its PeerJS server is and which ICE
+//! servers its calls use, at `/packspaces.json` on the page's origin. Any other backend
+//! (the workshop's Node server) says nothing there, and the workshop's defaults apply.
+//! The document is untrusted input: checked field by field, refused in one line.
+
+use serde::{Deserialize, Serialize};
+
+use crate::net::{Endpoint, NetError, http_get};
+
+/// Where the document is, on the page's origin.
+pub const PATH: &str = "/packspaces.json";
+
+/// The version of the document this build writes and reads.
+pub const VERSION: u32 = 1;
+
+/// Longest document read.
+const MAX_BYTES: usize = 16 << 10;
+/// How long to wait for the document: a backend that never answers unknown paths (a bare
+/// Socket.IO server) costs a terminal this much at start, then the defaults apply.
+const WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// At most this many ICE servers are taken from a server.
+const MAX_ICE_SERVERS: usize = 16;
+
+/// What a packspaces server tells its clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ServerInfo {
+    /// Marks the document as ours, and its version.
+    pub packspaces: u32,
+    pub peerjs: PeerJsInfo,
+    #[serde(default)]
+    pub ice_servers: Vec<IceServer>,
+}
+
+/// The PeerJS server, on the same origin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PeerJsInfo {
+    /// Its path, e.g. `/peerjs`.
+    pub path: String,
+    pub key: String,
+}
+
+/// A STUN or TURN server, as WebRTC's `RTCIceServer` writes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IceServer {
+    pub urls: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub username: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub credential: Option<String>,
+}
+
+/// Why a server's document was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum DiscoverError {
+    #[error("{url} is a packspaces document we cannot use: {reason}")]
+    Malformed { url: String, reason: String },
+    #[error(transparent)]
+    Net(NetError),
+}
+
+impl ServerInfo {
+    /// The document `serve` publishes.
+    pub fn new(peer_path: &str, peer_key: &str, ice_servers: &[String]) -> ServerInfo {
+        ServerInfo {
+            packspaces: VERSION,
+            peerjs: PeerJsInfo {
+                path: peer_path.to_string(),
+                key: peer_key.to_string(),
+            },
+            ice_servers: ice_servers
+                .iter()
+                .map(|urls| IceServer {
+                    urls: urls.clone(),
+                    username: None,
+                    credential: None,
+                })
+                .collect(),
+        }
+    }
+
+    /// Reads a document: `Ok(None)` when it is not ours (another backend's page, its 404
+    /// text, any JSON without our marker), an error when it is ours but unusable.
+    pub fn parse(text: &str) -> Result<Option<ServerInfo>, String> {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return Ok(None);
+        };
+        if value.get("packspaces").is_none() {
+            return Ok(None);
+        }
+        let info: ServerInfo = serde_json::from_value(value).map_err(|e| e.to_string())?;
+        info.check()?;
+        Ok(Some(info))
+    }
+
+    fn check(&self) -> Result<(), String> {
+        if self.packspaces != VERSION {
+            return Err(format!(
+                "version {} (this packspaces reads version {VERSION}; update it)",
+                self.packspaces
+            ));
+        }
+        let path = &self.peerjs.path;
+        if !path.starts_with('/')
+            || path.len() > 200
+            || !path
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c))
+        {
+            return Err(format!("bad PeerJS path {:?}", shown(path)));
+        }
+        let key = &self.peerjs.key;
+        if key.is_empty()
+            || key.len() > 64
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
+        {
+            return Err(format!("bad PeerJS key {:?}", shown(key)));
+        }
+        if self.ice_servers.len() > MAX_ICE_SERVERS {
+            return Err(format!(
+                "{} ICE servers (at most {MAX_ICE_SERVERS})",
+                self.ice_servers.len()
+            ));
+        }
+        for server in &self.ice_servers {
+            let url = &server.urls;
+            let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
+                .iter()
+                .any(|s| url.starts_with(s));
+            if !scheme_ok || url.len() > 512 || url.chars().any(|c| c.is_control()) {
+                return Err(format!("bad ICE server {:?}", shown(url)));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A piece of the document shown back in an error: printable and short.
+fn shown(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(80).collect()
+}
+
+/// Asks the server at `origin` (the space URL's) what it is. `Ok(None)`: not a packspaces
+/// server, or it did not answer (its own connection will say why). A TLS refusal is an
+/// error: the same server will refuse everything else too.
+pub async fn discover(origin: &Endpoint) -> Result<Option<ServerInfo>, DiscoverError> {
+    let url = origin.url(false, PATH);
+    let answer = tokio::time::timeout(WAIT, http_get(&url, MAX_BYTES, &origin.trust)).await;
+    let Ok(answer) = answer else {
+        tracing::info!("no packspaces document at {url}: no answer within {WAIT:?}");
+        return Ok(None);
+    };
+    let text = match answer {
+        Ok(text) => text,
+        Err(NetError::Connect { reason, .. }) if origin.secure && is_tls_refusal(&reason) => {
+            return Err(DiscoverError::Net(NetError::Connect { url, reason }));
+        }
+        Err(e) => {
+            tracing::info!("no packspaces document at {url}: {e}");
+            return Ok(None);
+        }
+    };
+    ServerInfo::parse(&text).map_err(|reason| DiscoverError::Malformed { url, reason })
+}
+
+/// Whether a connect error is the TLS handshake refusing the server (see
+/// `tls::trust::explain`), not the network.
+fn is_tls_refusal(reason: &str) -> bool {
+    ["its certificate", "does not speak TLS", "TLS failed"]
+        .iter()
+        .any(|s| reason.contains(s))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn our_document_round_trips_and_others_are_not_ours() {
+        let ours = ServerInfo::new("/peerjs", "peerjs", &["stun:10.0.0.5:3478".into()]);
+        let text = serde_json::to_string(&ours).unwrap();
+        assert!(
+            text.contains("\"iceServers\":[{\"urls\":\"stun:10.0.0.5:3478\"}]"),
+            "{text}"
+        );
+        assert_eq!(ServerInfo::parse(&text).unwrap(), Some(ours));
+        // The workshop's Express 404, a page served for every path, someone else's JSON.
+        for other in [
+            "Cannot GET /packspaces.json",
+            "<!doctype html><html>",
+            "{\"ok\":true}",
+            "[]",
+            "",
+        ] {
+            assert_eq!(ServerInfo::parse(other).unwrap(), None, "{other}");
+        }
+    }
+
+    #[test]
+    fn garbage_in_our_document_is_refused_with_the_reason() {
+        let cases = [
+            (r#"{"packspaces":1}"#, "missing field `peerjs`"),
+            (
+                r#"{"packspaces":2,"peerjs":{"path":"/p","key":"k"}}"#,
+                "version 2",
+            ),
+            (
+                r#"{"packspaces":1,"peerjs":{"path":"peerjs","key":"k"}}"#,
+                "bad PeerJS path",
+            ),
+            (
+                r#"{"packspaces":1,"peerjs":{"path":"/p\u001b[2J","key":"k"}}"#,
+                "bad PeerJS path",
+            ),
+            (
+                r#"{"packspaces":1,"peerjs":{"path":"/p","key":""}}"#,
+                "bad PeerJS key",
+            ),
+            (
+                r#"{"packspaces":1,"peerjs":{"path":"/p","key":"k"},"iceServers":[{"urls":"http://x"}]}"#,
+                "bad ICE server",
+            ),
+            (
+                r#"{"packspaces":1,"peerjs":{"path":"/p","key":"k"},"iceServers":7}"#,
+                "invalid type",
+            ),
+            (
+                r#"{"packspaces":"yes","peerjs":{"path":"/p","key":"k"}}"#,
+                "invalid type",
+            ),
+        ];
+        for (text, want) in cases {
+            let err = ServerInfo::parse(text).unwrap_err();
+            assert!(err.contains(want), "{text}: {err}");
+            assert!(!err.contains('\x1b') && !err.contains('\n'), "{err:?}");
+        }
+    }
+}

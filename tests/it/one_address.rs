@@ -1,0 +1,91 @@
+//! The page URL is all a terminal needs: a packspaces server names its PeerJS server at
+//! `/packspaces.json`; another backend (the workshop's) has no such document and the
+//! workshop's defaults apply; a document that is ours but garbage is a one-line error.
+//! (`monitor` finding `serve`'s PeerJS server on its own is in `monitor`.)
+
+use crate::common;
+
+use std::io::{Read as _, Write as _};
+use std::net::{IpAddr, Ipv4Addr, TcpListener};
+use std::process::Command;
+
+use packspaces::discover::{ServerInfo, discover};
+use packspaces::net::Endpoint;
+use packspaces::server::{ServeOptions, start};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_names_its_peerjs_server_and_ice_servers() {
+    let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
+    options.page.ice_servers = vec!["stun:10.0.0.5:3478".into()];
+    let server = start(options).await.unwrap();
+    let origin = Endpoint::parse(&format!("{}CSC342", server.url())).unwrap();
+    let about = discover(&origin).await.unwrap().expect("serve answers");
+    assert_eq!(
+        about,
+        ServerInfo::new("/peerjs", "peerjs", &["stun:10.0.0.5:3478".into()])
+    );
+    server.stop().await;
+}
+
+/// The workshop's backend (serving its page for every path, as an Express app with a
+/// catch-all does) is not a packspaces server: no document, so the defaults apply.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_workshop_backend_has_no_document() {
+    if !common::node_tools_ready("socket.io", &[]) {
+        return;
+    }
+    let backend = common::NodeServer::start_with_env(
+        "workshop-backend.mjs",
+        &[("PEER_URL", "http://127.0.0.1:9/peerjs")],
+    );
+    let origin = Endpoint::parse(&backend.url).unwrap();
+    assert_eq!(discover(&origin).await.unwrap(), None);
+}
+
+/// A one-connection HTTP server that answers every request with `body` (as JSON).
+fn answering(body: &'static str) -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/CSC342", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        for stream in listener.incoming().take(4) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request);
+            let _ = write!(
+                stream,
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+        }
+    });
+    url
+}
+
+#[test]
+fn garbage_in_our_document_is_a_one_line_error() {
+    for (body, want) in [
+        (
+            r#"{"packspaces":1,"peerjs":{"path":"/peerjs\u001b]0;owned\u0007","key":"peerjs"}}"#,
+            "bad PeerJS path",
+        ),
+        (r#"{"packspaces":1,"peerjs":7}"#, "invalid type"),
+    ] {
+        let url = answering(body);
+        let out = Command::new(env!("CARGO_BIN_EXE_packspaces"))
+            .args(["bot", &url, "--no-audio"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        assert!(
+            stderr.contains("/packspaces.json is a packspaces document we cannot use")
+                && stderr.contains(want),
+            "{stderr}"
+        );
+        assert!(
+            !stderr.contains('\x1b') && !stderr.contains('\x07'),
+            "{stderr:?}"
+        );
+    }
+}
