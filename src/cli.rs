@@ -233,6 +233,19 @@ pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub bind: std::net::IpAddr,
 
+    /// `--tls self-signed`: serve the demo over HTTPS (browsers on other machines get their
+    /// camera only over HTTPS), with the certificate `serve --tls self-signed` keeps.
+    #[arg(long, value_name = "self-signed", value_parser = ["self-signed"])]
+    pub tls: Option<String>,
+
+    /// Another name or address the self-signed certificate covers, repeatable (as `serve`).
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    pub tls_names: Vec<String>,
+
+    /// Where the self-signed certificate is kept (as `serve`).
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    pub tls_dir: Option<PathBuf>,
+
     /// Your name, on your tile.
     #[arg(long, default_value = "Presenter")]
     pub name: String,

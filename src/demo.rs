@@ -5,6 +5,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 
@@ -17,6 +18,8 @@ use crate::render::ColorMode;
 use crate::server::{self, PEER_PATH, RunningServer, ServeOptions};
 use crate::session::{CardSpec, Session, SessionConfig};
 use crate::space::SpaceUrl;
+use crate::tls::certificate::ServerCertificate;
+use crate::tls::trust::Trust;
 
 /// The bots' names, in order (cycled, with a number, past the end).
 pub const BOT_NAMES: [&str; 6] = ["Ada", "Grace", "Alan", "Edsger", "Barbara", "Ken"];
@@ -41,6 +44,9 @@ pub struct DemoConfig {
     pub camera: CameraChoice,
     /// Our own sound (the bots always speak and never listen).
     pub audio: AudioConfig,
+    /// HTTPS with this certificate (browsers on other machines get a camera only over
+    /// HTTPS); our own sessions pin it.
+    pub tls: Option<Arc<ServerCertificate>>,
 }
 
 impl Default for DemoConfig {
@@ -55,6 +61,7 @@ impl Default for DemoConfig {
             video_codecs: crate::call::codecs::DEFAULT_PREFERENCE.to_vec(),
             camera: CameraChoice::Off,
             audio: AudioConfig::TERMINAL,
+            tls: None,
         }
     }
 }
@@ -78,22 +85,32 @@ impl Demo {
             config.space
         );
         let bots = config.bots.min(MAX_BOTS);
-        let server = server::start(ServeOptions::new(config.listen.ip(), config.listen.port()))
+        let mut options = ServeOptions::new(config.listen.ip(), config.listen.port());
+        options.tls = config.tls.clone();
+        let server = server::start(options)
             .await
             .context("cannot start the demo's server")?;
-        let base = format!("http://{}/", reachable(server.addr));
+        // Our sessions trust exactly the demo's own certificate.
+        let trust = match &config.tls {
+            Some(certificate) => Trust::pinned(&certificate.fingerprint())?,
+            None => Trust::web(),
+        };
+        let scheme = if server.secure { "https" } else { "http" };
+        let base = format!("{scheme}://{}/", reachable(server.addr));
         let browser_url = format!("{base}{}", config.space);
         let join = |name: &str,
                     card: Option<CardSpec>,
                     self_view: bool,
                     audio: AudioConfig|
          -> anyhow::Result<_> {
+            let mut space = SpaceUrl::parse(&browser_url)?;
+            space.endpoint = space.endpoint.with_trust(trust.clone());
+            let mut peer_server =
+                PeerServerUrl::parse(&format!("{}{PEER_PATH}", base.trim_end_matches('/')), None)?;
+            peer_server.endpoint = peer_server.endpoint.with_trust(trust.clone());
             Ok(SessionConfig {
-                space: SpaceUrl::parse(&browser_url)?,
-                peer_server: PeerServerUrl::parse(
-                    &format!("{}{PEER_PATH}", base.trim_end_matches('/')),
-                    None,
-                )?,
+                space,
+                peer_server,
                 name: Some(name.to_string()),
                 call: CallConfig {
                     udp_addr: SocketAddr::new(config.udp_bind, 0).to_string(),
@@ -184,6 +201,13 @@ pub async fn run(
         "packspaces demo: starting a server and {} bots…",
         config.bots.min(MAX_BOTS)
     );
+    if let Some(certificate) = &config.tls {
+        // Before the screen takes over: what other terminals need to trust this server.
+        eprintln!(
+            "packspaces demo: HTTPS; other terminals add --pin {} to `packspaces join`",
+            certificate.fingerprint()
+        );
+    }
     // C libraries (OpenH264, ALSA) print to stderr, ALSA as soon as devices open.
     let quiet = crate::terminal::quiet_stderr(log_sink.as_deref());
     let demo = Demo::start(&config).await?;

@@ -93,20 +93,31 @@ fn serve_certificate(args: &ServeArgs) -> anyhow::Result<Option<ServerCertificat
     if args.tls.is_none() {
         return Ok(None);
     }
-    let dir = match &args.tls_dir {
-        Some(dir) => dir.clone(),
+    let (certificate, what) = self_signed(args.bind, &args.tls_names, args.tls_dir.as_deref())?;
+    println!("packspaces serve: {what}");
+    Ok(Some(certificate))
+}
+
+/// The self-signed certificate for a server bound to `bind`, kept in `dir` (default: the
+/// data directory), and a line that says whether it was made or reused, and where.
+fn self_signed(
+    bind: std::net::IpAddr,
+    extra_names: &[String],
+    dir: Option<&std::path::Path>,
+) -> anyhow::Result<(ServerCertificate, String)> {
+    let dir = match dir {
+        Some(dir) => dir.to_path_buf(),
         None => data_dir().ok_or_else(|| {
             anyhow::anyhow!("--tls self-signed: no home directory to keep it in; give --tls-dir")
         })?,
     };
-    let names = packspaces::tls::certificate::names_for(args.bind, &args.tls_names);
+    let names = packspaces::tls::certificate::names_for(bind, extra_names);
     let (certificate, how) = ServerCertificate::self_signed(&dir, &names)?;
     let what = match how {
         SelfSigned::Made => "made a self-signed certificate",
         SelfSigned::Reused => "reusing the self-signed certificate",
     };
-    println!("packspaces serve: {what} in {}", dir.display());
-    Ok(Some(certificate))
+    Ok((certificate, format!("{what} in {}", dir.display())))
 }
 
 /// `$XDG_DATA_HOME/packspaces`, else `~/.local/share/packspaces`.
@@ -123,7 +134,17 @@ fn data_dir() -> Option<std::path::PathBuf> {
 }
 
 fn demo_config(args: &DemoArgs) -> anyhow::Result<packspaces::demo::DemoConfig> {
+    let tls = match &args.tls {
+        Some(_) => {
+            let (certificate, what) =
+                self_signed(args.bind, &args.tls_names, args.tls_dir.as_deref())?;
+            eprintln!("packspaces demo: {what}");
+            Some(std::sync::Arc::new(certificate))
+        }
+        None => None,
+    };
     Ok(packspaces::demo::DemoConfig {
+        tls,
         bots: usize::from(args.bots),
         space: args.space.clone(),
         listen: std::net::SocketAddr::new(args.bind, args.port),

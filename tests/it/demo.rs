@@ -162,15 +162,44 @@ fn tile_colour(tile: &serde_json::Value) -> Option<Rgb> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_browser_at_the_demo_address_sees_every_bot_with_no_internet() {
+    a_browser_sees_every_bot(false).await;
+}
+
+/// `demo --tls self-signed`: the same over HTTPS (a browser on another machine needs it for
+/// its camera); the demo's own sessions pin its certificate, Chromium trusts its key.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_browser_at_the_https_demo_address_sees_every_bot() {
+    a_browser_sees_every_bot(true).await;
+}
+
+async fn a_browser_sees_every_bot(https: bool) {
+    use packspaces::tls::certificate::{ServerCertificate, names_for};
     if !common::node_tools_ready("playwright-core", &["/usr/bin/chromium"]) {
         return;
     }
     let _turn = common::browser_turn().await;
-    let demo = Demo::start(&config()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config();
+    let mut env = Vec::new();
+    if https {
+        let names = names_for(IpAddr::V4(Ipv4Addr::LOCALHOST), &[]);
+        let (certificate, _) = ServerCertificate::self_signed(dir.path(), &names).unwrap();
+        env.push(("CHROMIUM_SPKI", certificate.spki_pin().to_string()));
+        config.tls = Some(std::sync::Arc::new(certificate));
+    }
+    let demo = Demo::start(&config).await.unwrap();
+    assert_eq!(
+        demo.browser_url.starts_with("https://"),
+        https,
+        "{}",
+        demo.browser_url
+    );
+    all_bots_live(&demo).await;
     let url = format!("{}?name=Student", demo.browser_url);
     let check = tokio::task::spawn_blocking(move || {
         // The page loads peerjs and socket.io from the demo's own server (/vendor/).
-        let page = common::page::Page::open("browser-peer.mjs", &url, None);
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let page = common::page::Page::open_with_env("browser-peer.mjs", &url, None, &env);
         page.wait("every bot's card", Duration::from_secs(60), |v| {
             v["event"] == "remotes"
                 && BOT_NAMES.iter().take(BOTS).enumerate().all(|(i, name)| {
