@@ -8,7 +8,11 @@
 //   cargo build --release --bins --examples
 //   cargo run --release --example make_clip -- /tmp/class-camera.y4m --motion camera
 //   node bench/class.mjs [--old PATH_TO_OLD_BINARY] [--seconds 60] [--rounds 2] [--bots 13]
-//                        [--browsers chromium,chromium,firefox] [--settle 25]
+//                        [--browsers chromium,chromium,firefox] [--settle 25] [--size 160x48]
+//                        [--compare-env NAME=VALUE]
+// --compare-env adds a row: this build with that variable set for `join` (e.g.
+// PACKSPACES_DECODE_HIDDEN=1, to measure what not decoding off-screen tiles saves; a small
+// --size leaves most tiles off screen). --browsers "" runs bots only.
 import { spawn, execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
@@ -26,8 +30,11 @@ const camera = opt("camera", "/tmp/class-camera.y4m");
 const browsers = opt("browsers", "chromium,chromium,firefox").split(",").filter(Boolean);
 // Every build is measured among the same others: serve and the bots are this build's.
 const others = path.join(root, "target/release/packspaces");
-const builds = [["this build", path.join(root, "target/release/packspaces")]];
-if (opt("old")) builds.push(["before", path.resolve(opt("old"))]);
+const [cols, rows] = opt("size", "160x48").split("x").map(Number);
+// Each build: a label, a binary, and environment for its `join`.
+const builds = [["this build", path.join(root, "target/release/packspaces"), ""]];
+if (opt("old")) builds.push(["before", path.resolve(opt("old")), ""]);
+if (opt("compare-env")) builds.push([`this build, ${opt("compare-env")}`, builds[0][1], opt("compare-env")]);
 for (const [, bin] of builds) if (!existsSync(bin)) throw new Error(`${bin} is missing`);
 if (!existsSync(camera)) throw new Error(`${camera} is missing (see the header for make_clip)`);
 
@@ -55,7 +62,7 @@ function waitLine(child, re, ms, what) {
   });
 }
 
-async function measure(label, bin, round) {
+async function measure(label, bin, env, round) {
   const [server, base] = await startServe(others, ["--static-dir", path.join(node, "node_modules"),
     "--peerjs-script", "/static/peerjs/dist/peerjs.min.js",
     "--socketio-script", "/static/socket.io-client/dist/socket.io.min.js"]);
@@ -75,8 +82,8 @@ async function measure(label, bin, round) {
     pages.push(page);
   }
   const tmux = `class-bench-${process.pid}`;
-  execFileSync("tmux", ["new-session", "-d", "-s", tmux, "-x", "160", "-y", "48",
-    `${bin} join ${space} ${peer.join(" ")} --name Terminal --camera off; sleep 5`]);
+  execFileSync("tmux", ["new-session", "-d", "-s", tmux, "-x", String(cols), "-y", String(rows),
+    `${env ? `env ${env} ` : ""}${bin} join ${space} ${peer.join(" ")} --name Terminal --camera off; sleep 5`]);
   await sleep(2000);
   const pid = Number(execFileSync("pgrep", ["-f", "-n", `${bin} join ${space}`]).toString().trim());
   await sleep(settle * 1000);
@@ -106,8 +113,8 @@ async function measure(label, bin, round) {
 
 const results = [];
 for (let round = 0; round < rounds; round++) {
-  for (const [label, bin] of builds) {
-    const r = await measure(label, bin, round);
+  for (const [label, bin, env] of builds) {
+    const r = await measure(label, bin, env, round);
     console.error(`${r.label}: ${r.cpu.toFixed(1)}% of a core, ${r.rss.toFixed(0)} MB (max ${r.rssMax.toFixed(0)}; first minute ${r.rssFirst.toFixed(0)}, last minute ${r.rssLast.toFixed(0)}), ${r.live} live tiles on screen, load ${r.load.toFixed(2)}`);
     results.push(r);
   }
@@ -119,7 +126,7 @@ console.log(`## A class-sized space: \`join\` with ${botCount + browsers.length}
 
 - Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${os.cpus().length} CPUs, ${cpuModel}
 - ${execFileSync("/usr/bin/chromium", ["--version"]).toString().trim()}; ${execFileSync("/usr/bin/firefox-esr", ["--version"]).toString().trim()}
-- Command: \`node bench/class.mjs ${args}\`; ${rounds} rounds, builds in turn; ${settle} s to settle, then ${seconds} s measured
+- Command: \`node bench/class.mjs ${args}\`; ${rounds} rounds, builds in turn; ${settle} s to settle, then ${seconds} s measured; \`join\` at ${cols}x${rows}
 
 | build | CPU, % of one core (median) | all rounds | resident MB (median) | first / last minute, MB | live tiles seen |
 |---|---:|---|---:|---|---|`);

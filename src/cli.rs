@@ -139,9 +139,24 @@ pub struct JoinArgs {
 
     /// STUN/TURN server for calls, repeatable; `none` for none [default: the ones a
     /// packspaces server names (none unless it was given some), else the workshop's
-    /// stun:stun.l.google.com:19302].
+    /// stun:stun.l.google.com:19302]. A TURN server (turn:HOST:PORT?transport=udp) needs
+    /// --ice-username and --ice-credential.
     #[arg(long = "ice-server", value_name = "URL")]
     pub ice_servers: Vec<String>,
+
+    /// The username for the TURN servers among --ice-server.
+    #[arg(long, value_name = "NAME")]
+    pub ice_username: Option<String>,
+
+    /// The credential (password) for the TURN servers among --ice-server; also read from
+    /// PACKSPACES_ICE_CREDENTIAL, which keeps it out of the process list.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "PACKSPACES_ICE_CREDENTIAL",
+        hide_env_values = true
+    )]
+    pub ice_credential: Option<String>,
 
     /// Your name, shown on your tile in the browsers.
     #[arg(long)]
@@ -310,9 +325,26 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR")]
     pub static_dir: Option<PathBuf>,
 
-    /// STUN/TURN server for the page's calls, repeatable [default: none, enough on one network].
+    /// STUN/TURN server for every call in its spaces (handed to the pages and, through
+    /// /packspaces.json, to terminals), repeatable [default: none, enough on one network].
+    /// A TURN server (turn:HOST:PORT?transport=udp) needs --ice-username and
+    /// --ice-credential.
     #[arg(long = "ice-server", value_name = "URL")]
     pub ice_servers: Vec<String>,
+
+    /// The username for the TURN servers among --ice-server.
+    #[arg(long, value_name = "NAME")]
+    pub ice_username: Option<String>,
+
+    /// The credential (password) for the TURN servers among --ice-server; also read from
+    /// PACKSPACES_ICE_CREDENTIAL, which keeps it out of the process list.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "PACKSPACES_ICE_CREDENTIAL",
+        hide_env_values = true
+    )]
+    pub ice_credential: Option<String>,
 
     /// Serve HTTPS with this PEM certificate (a chain, the server's first); needs
     /// --tls-key. Browsers on other machines allow cameras only over HTTPS.

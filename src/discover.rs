@@ -5,6 +5,7 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::ice::IceServer;
 use crate::net::{Endpoint, NetError, http_get};
 
 /// Where the document is, on the page's origin.
@@ -18,8 +19,6 @@ const MAX_BYTES: usize = 16 << 10;
 /// How long to wait for the document: a backend that never answers unknown paths (a bare
 /// Socket.IO server) costs a terminal this much at start, then the defaults apply.
 const WAIT: std::time::Duration = std::time::Duration::from_secs(3);
-/// At most this many ICE servers are taken from a server.
-const MAX_ICE_SERVERS: usize = 16;
 
 /// What a packspaces server tells its clients.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -40,16 +39,6 @@ pub struct PeerJsInfo {
     pub key: String,
 }
 
-/// A STUN or TURN server, as WebRTC's `RTCIceServer` writes it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IceServer {
-    pub urls: String,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
-}
-
 /// Why a server's document was refused.
 #[derive(Debug, thiserror::Error)]
 pub enum DiscoverError {
@@ -61,21 +50,14 @@ pub enum DiscoverError {
 
 impl ServerInfo {
     /// The document `serve` publishes.
-    pub fn new(peer_path: &str, peer_key: &str, ice_servers: &[String]) -> ServerInfo {
+    pub fn new(peer_path: &str, peer_key: &str, ice_servers: &[IceServer]) -> ServerInfo {
         ServerInfo {
             packspaces: VERSION,
             peerjs: PeerJsInfo {
                 path: peer_path.to_string(),
                 key: peer_key.to_string(),
             },
-            ice_servers: ice_servers
-                .iter()
-                .map(|urls| IceServer {
-                    urls: urls.clone(),
-                    username: None,
-                    credential: None,
-                })
-                .collect(),
+            ice_servers: ice_servers.to_vec(),
         }
     }
 
@@ -118,22 +100,7 @@ impl ServerInfo {
         {
             return Err(format!("bad PeerJS key {:?}", shown(key)));
         }
-        if self.ice_servers.len() > MAX_ICE_SERVERS {
-            return Err(format!(
-                "{} ICE servers (at most {MAX_ICE_SERVERS})",
-                self.ice_servers.len()
-            ));
-        }
-        for server in &self.ice_servers {
-            let url = &server.urls;
-            let scheme_ok = ["stun:", "stuns:", "turn:", "turns:"]
-                .iter()
-                .any(|s| url.starts_with(s));
-            if !scheme_ok || url.len() > 512 || url.chars().any(|c| c.is_control()) {
-                return Err(format!("bad ICE server {:?}", shown(url)));
-            }
-        }
-        Ok(())
+        crate::ice::check(&self.ice_servers).map_err(|e| e.to_string())
     }
 }
 
@@ -179,7 +146,11 @@ mod tests {
 
     #[test]
     fn our_document_round_trips_and_others_are_not_ours() {
-        let ours = ServerInfo::new("/peerjs", "peerjs", &["stun:10.0.0.5:3478".into()]);
+        let ours = ServerInfo::new(
+            "/peerjs",
+            "peerjs",
+            &[IceServer::stun("stun:10.0.0.5:3478")],
+        );
         let text = serde_json::to_string(&ours).unwrap();
         assert!(
             text.contains("\"iceServers\":[{\"urls\":\"stun:10.0.0.5:3478\"}]"),
@@ -220,7 +191,7 @@ mod tests {
             ),
             (
                 r#"{"packspaces":1,"peerjs":{"path":"/p","key":"k"},"iceServers":[{"urls":"http://x"}]}"#,
-                "bad ICE server",
+                "expected stun:",
             ),
             (
                 r#"{"packspaces":1,"peerjs":{"path":"/p","key":"k"},"iceServers":7}"#,

@@ -53,6 +53,7 @@ pub mod contain;
 pub mod demo;
 pub mod discover;
 pub mod feed;
+pub mod ice;
 pub mod join;
 pub mod logging;
 pub mod media;

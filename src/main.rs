@@ -7,6 +7,7 @@ use packspaces::audio::AudioConfig;
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
 use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
+use packspaces::ice::IceServer;
 use packspaces::join::ScreenOptions;
 use packspaces::media::picture::{CameraChoice, NO_CAMERA_SUPPORT};
 use packspaces::monitor::{self, MonitorConfig};
@@ -79,7 +80,11 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
     if let Some(script) = args.socketio_script {
         options.page.socketio_script = script;
     }
-    options.page.ice_servers = args.ice_servers;
+    options.page.ice_servers = packspaces::ice::from_args(
+        &args.ice_servers,
+        args.ice_username.as_deref(),
+        args.ice_credential.as_deref(),
+    )?;
     options.static_dir = args.static_dir;
     Ok(options)
 }
@@ -201,7 +206,7 @@ struct Resolved {
     space: SpaceUrl,
     peer_server: PeerServerUrl,
     /// ICE servers the server named (`None`: not a packspaces server, or not asked).
-    ice_servers: Option<Vec<String>>,
+    ice_servers: Option<Vec<IceServer>>,
 }
 
 /// The space and PeerJS server URLs, checked; `--peer-server` overrides what the server says,
@@ -222,7 +227,7 @@ fn space_urls(args: &SpaceArgs) -> anyhow::Result<Resolved> {
                 Some(about) => (
                     origin.url(false, &about.peerjs.path),
                     about.peerjs.key,
-                    Some(about.ice_servers.into_iter().map(|s| s.urls).collect()),
+                    Some(about.ice_servers),
                 ),
                 None => (CLOUD_SERVER.to_string(), args.peer_key.clone(), None),
             }
@@ -266,9 +271,13 @@ fn session_config(
     } = space_urls(&args.space)?;
     let ice_servers = match args.ice_servers.as_slice() {
         // A packspaces server's own list (none: enough on one network), else the workshop's.
-        [] => named.unwrap_or_else(|| vec![WORKSHOP_STUN.to_string()]),
+        [] => named.unwrap_or_else(|| vec![IceServer::stun(WORKSHOP_STUN)]),
         [none] if none == "none" => Vec::new(),
-        list => list.to_vec(),
+        list => packspaces::ice::from_args(
+            list,
+            args.ice_username.as_deref(),
+            args.ice_credential.as_deref(),
+        )?,
     };
     // Bots send their test card unless told otherwise; people their camera.
     let default_camera = match palette {

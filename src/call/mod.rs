@@ -48,8 +48,8 @@ const DISCONNECTED_GRACE: Duration = Duration::from_secs(8);
 pub struct CallConfig {
     /// Local UDP address for ICE, e.g. `0.0.0.0:0`, or `127.0.0.1:0` for loopback only.
     pub udp_addr: String,
-    /// STUN/TURN URLs.
-    pub ice_servers: Vec<String>,
+    /// STUN and TURN servers (with their credentials).
+    pub ice_servers: Vec<crate::ice::IceServer>,
     /// Sent as PeerJS `metadata` on calls we place: `{"name": …}`.
     pub name: Option<String>,
     /// Video codecs we accept, best first.
@@ -262,14 +262,16 @@ async fn new_peer_connection(
     let mut engine = media_engine(video).map_err(|e| CallError::new("codecs", e))?;
     let registry = register_default_interceptors(Registry::new(), &mut engine)
         .map_err(CallError::at("interceptors"))?;
-    let ice_servers = if ctx.config.ice_servers.is_empty() {
-        Vec::new()
-    } else {
-        vec![RTCIceServer {
-            urls: ctx.config.ice_servers.clone(),
-            ..Default::default()
-        }]
-    };
+    let ice_servers = ctx
+        .config
+        .ice_servers
+        .iter()
+        .map(|server| RTCIceServer {
+            urls: vec![server.urls.clone()],
+            username: server.username.clone().unwrap_or_default(),
+            credential: server.credential.clone().unwrap_or_default(),
+        })
+        .collect();
     let handler = Handler {
         peer: peer.to_string(),
         events,

@@ -121,6 +121,13 @@ const REMB_INTERVAL: Duration = Duration::from_secs(1);
 /// up (a peer sending far more than asked): drop them and restart at a keyframe.
 const DECODE_QUEUE: usize = 4;
 
+/// Whether tiles that are not on screen are decoded anyway: only to measure what skipping
+/// them saves (`PACKSPACES_DECODE_HIDDEN=1`, read once; BENCHMARKS.md), never by default.
+fn decode_hidden() -> bool {
+    static DECODE_HIDDEN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *DECODE_HIDDEN.get_or_init(|| std::env::var("PACKSPACES_DECODE_HIDDEN").is_ok_and(|v| v == "1"))
+}
+
 /// Receives one remote video track until it ends: assembles frames here, decodes them on
 /// a thread of their own (never on the async workers), and tells the sender what the tile
 /// needs (`wants`, as REMB). A tile that is not on screen is not decoded; when it shows
@@ -168,7 +175,7 @@ pub async fn receive_track(
             feed.video_paused(&peer, true).await;
         }
         let want = wants.borrow_and_update().of(&peer);
-        let shown = want.is_none_or(|w| w.shown);
+        let shown = want.is_none_or(|w| w.shown) || decode_hidden();
         if !shown {
             at_keyframe = false;
         }

@@ -2,6 +2,8 @@
 
 use serde::Serialize;
 
+use crate::ice::IceServer;
+
 const TEMPLATE: &str = include_str!("../../assets/index.html");
 
 /// The peerjs build the workshop page loads (1.3.1), bundled: see [`super::vendor`].
@@ -16,12 +18,7 @@ pub struct PageOptions {
     pub socketio_script: String,
     pub peer_path: String,
     pub peer_key: String,
-    pub ice_servers: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct IceServer<'a> {
-    urls: &'a str,
+    pub ice_servers: Vec<IceServer>,
 }
 
 #[derive(Serialize)]
@@ -29,7 +26,7 @@ struct IceServer<'a> {
 struct PageConfig<'a> {
     peer_path: &'a str,
     peer_key: &'a str,
-    ice_servers: Vec<IceServer<'a>>,
+    ice_servers: &'a [IceServer],
 }
 
 /// Renders the page. Every substituted value is escaped for where it lands.
@@ -37,11 +34,7 @@ pub fn render(options: &PageOptions) -> String {
     let config = PageConfig {
         peer_path: &options.peer_path,
         peer_key: &options.peer_key,
-        ice_servers: options
-            .ice_servers
-            .iter()
-            .map(|u| IceServer { urls: u })
-            .collect(),
+        ice_servers: &options.ice_servers,
     };
     // `<` escaped so that no value can close the <script> element.
     let json = serde_json::to_string(&config)
@@ -76,7 +69,7 @@ mod tests {
             socketio_script: "/static/socket.io.min.js".into(),
             peer_path: "/peerjs".into(),
             peer_key: "peerjs".into(),
-            ice_servers: vec!["stun:example.org:3478".into()],
+            ice_servers: vec![IceServer::stun("stun:example.org:3478")],
         }
     }
 
@@ -93,7 +86,7 @@ mod tests {
     fn values_cannot_break_out_of_their_place() {
         let mut o = options();
         o.peerjs_script = r#""><script>alert(1)</script>"#.into();
-        o.ice_servers = vec!["</script><script>alert(2)</script>".into()];
+        o.ice_servers = vec![IceServer::stun("</script><script>alert(2)</script>")];
         let html = render(&o);
         assert!(!html.contains("<script>alert"));
     }

@@ -16,13 +16,17 @@ use packspaces::server::{ServeOptions, start};
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn serve_names_its_peerjs_server_and_ice_servers() {
     let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
-    options.page.ice_servers = vec!["stun:10.0.0.5:3478".into()];
+    options.page.ice_servers = vec![packspaces::ice::IceServer::stun("stun:10.0.0.5:3478")];
     let server = start(options).await.unwrap();
     let origin = Endpoint::parse(&format!("{}CSC342", server.url())).unwrap();
     let about = discover(&origin).await.unwrap().expect("serve answers");
     assert_eq!(
         about,
-        ServerInfo::new("/peerjs", "peerjs", &["stun:10.0.0.5:3478".into()])
+        ServerInfo::new(
+            "/peerjs",
+            "peerjs",
+            &[packspaces::ice::IceServer::stun("stun:10.0.0.5:3478")]
+        )
     );
     server.stop().await;
 }
