@@ -26,7 +26,8 @@ use webrtc::media_stream::track_remote::TrackRemote;
 use webrtc::peer_connection::{
     PeerConnection, PeerConnectionBuilder, PeerConnectionEventHandler, RTCConfigurationBuilder,
     RTCIceCandidateInit, RTCIceServer, RTCPeerConnectionIceEvent, RTCPeerConnectionState,
-    RTCSessionDescription, Registry, register_default_interceptors,
+    RTCSessionDescription, Registry, SettingEngine, SettingEngineBuilder,
+    register_default_interceptors,
 };
 use webrtc::rtp_transceiver::{RTCRtpTransceiverDirection, RTCRtpTransceiverInit, RtpSender};
 
@@ -288,12 +289,37 @@ async fn new_peer_connection(
         )
         .with_media_engine(engine)
         .with_interceptor_registry(registry)
+        .with_setting_engine(settings())
         .with_handler(Arc::new(handler))
         .with_udp_addrs(vec![ctx.config.udp_addr.clone()])
         .build()
         .await
         .map_err(CallError::at("cannot create a peer connection"))?;
     Ok(Arc::new(pc))
+}
+
+/// webrtc-rs's settings for a call: as they come, except that mDNS is off where this host
+/// cannot join a multicast group (no default route: an isolated classroom network, a
+/// container), which would otherwise fail every call with "No such device". Without mDNS
+/// a browser's `.local` candidates are not resolved, but the checks it sends us still make
+/// peer-reflexive candidates that connect, and our own candidates are plain addresses.
+fn settings() -> SettingEngine {
+    if multicast_works() {
+        return SettingEngine::default();
+    }
+    tracing::info!("no multicast route on this host: mDNS off for calls");
+    SettingEngineBuilder::new()
+        .with_multicast_dns_mode(rtc::ice::mdns::MulticastDnsMode::Disabled)
+        .build()
+}
+
+/// Whether joining the mDNS multicast group works here (asked for each call: networks come
+/// and go).
+fn multicast_works() -> bool {
+    let mdns_group = std::net::Ipv4Addr::new(224, 0, 0, 251);
+    std::net::UdpSocket::bind((std::net::Ipv4Addr::UNSPECIFIED, 0))
+        .and_then(|socket| socket.join_multicast_v4(&mdns_group, &std::net::Ipv4Addr::UNSPECIFIED))
+        .is_ok()
 }
 
 fn to_init(c: IceCandidate) -> RTCIceCandidateInit {

@@ -26,4 +26,5 @@ mod screen_output;
 mod serve_cli;
 mod session_e2e;
 mod space_client;
+mod turn_relay;
 mod ui_render;

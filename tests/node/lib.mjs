@@ -111,7 +111,8 @@ export function videoElements() {
  * The command-line side of browser-peer.mjs and firefox-peer.mjs, for Rust tests: opens
  * `url` in `page` (Playwright or Puppeteer), prints {"event":"ready","peerId":…} once it
  * joined, then every 500 ms {"event":"remotes","remotes":[…],"videos":[…],"status":…,
- * "audio":{peerId:{packets,level}},"videoOut":{peerId:{bytes,at,width,height,limit}}}
+ * "audio":{peerId:{packets,level}},"videoOut":{peerId:{bytes,at,width,height,limit}},
+ * "paths":{peerId:{local,remote}}} (paths: the candidate types in use, "relay" via TURN)
  * (status: window.packspaces.status, our page's status line); also
  * {"event":"pageerror",…} for uncaught errors and {"event":"console","level":…,"text":…}
  * for console errors and warnings. Each line on stdin is a JavaScript expression evaluated
@@ -169,8 +170,11 @@ export async function reportPage(browser, page, url) {
     const videoOut = await page
       .evaluate(() => (window.packspaces.videoOut ? window.packspaces.videoOut() : null))
       .catch(() => null);
+    const paths = await page
+      .evaluate(() => (window.packspaces.paths ? window.packspaces.paths() : null))
+      .catch(() => null);
     if (remotes === null || videos === null) break;
-    console.log(JSON.stringify({ event: "remotes", remotes, videos, status, audio, videoOut }));
+    console.log(JSON.stringify({ event: "remotes", remotes, videos, status, audio, videoOut, paths }));
     await sleep(500);
   }
 }

@@ -28,7 +28,26 @@ impl Page {
         camera: Option<&Path>,
         env: &[(&str, &str)],
     ) -> Page {
-        let mut command = Command::new("node");
+        Page::open_wrapped(&[], script, url, camera, env)
+    }
+
+    /// [`Page::open_with_env`] under a wrapper command, e.g. `ip netns exec NAME` to put the
+    /// browser in a network namespace.
+    pub fn open_wrapped(
+        wrapper: &[&str],
+        script: &str,
+        url: &str,
+        camera: Option<&Path>,
+        env: &[(&str, &str)],
+    ) -> Page {
+        let mut command = match wrapper {
+            [program, args @ ..] => {
+                let mut command = Command::new(program);
+                command.args(args).arg("node");
+                command
+            }
+            [] => Command::new("node"),
+        };
         command.arg(script).arg(url).envs(env.iter().copied());
         if let Some(camera) = camera {
             command.arg(camera);
