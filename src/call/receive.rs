@@ -169,13 +169,15 @@ pub async fn receive_track(
     let mut last_packet: Option<Instant> = None;
     let mut paused = false;
     loop {
-        if !paused && last_packet.is_some_and(|t| t.elapsed() >= PAUSED_AFTER) {
+        let want = wants.borrow_and_update().of(&peer);
+        let shown = want.is_none_or(|w| w.shown) || decode_hidden();
+        // Only a tile on screen pauses: one off screen asks for the least, and a browser
+        // may stop sending it altogether until it shows again.
+        if !paused && shown && last_packet.is_some_and(|t| t.elapsed() >= PAUSED_AFTER) {
             tracing::info!("call {peer}: no video for {PAUSED_AFTER:?}");
             paused = true;
             feed.video_paused(&peer, true).await;
         }
-        let want = wants.borrow_and_update().of(&peer);
-        let shown = want.is_none_or(|w| w.shown) || decode_hidden();
         if !shown {
             at_keyframe = false;
         }

@@ -1,0 +1,246 @@
+// Benchmark: how many members one `packspaces serve` holds, against the workshop's Node
+// backend plus npm `peer` (its PeerServer), in one run. Real clients: socket.io-client for
+// the space (websocket transport, as the page) and the PeerJS wire protocol over `ws` (GET
+// an id, open the socket, heartbeats every 5 s, OFFER/CANDIDATE relayed to a peer).
+//
+// Members join in steps up to MEMBERS, spread over SPACES spaces (the workshop backend has
+// one global space: every join goes to everyone, as in the workshop). After each step, for
+// a few seconds at classroom rates: newcomers join a space and leave again (latency:
+// `join-space` sent → `user-connected` at a member of that space), and members send OFFER
+// and CANDIDATE messages to another member of their space (latency: sent → received).
+// Reports p50/p99 of both, the servers' resident memory and CPU, and the first step where a
+// server stops keeping up (p99 over 50 ms, or a message that never arrives).
+// Run from the repo root after `cargo build --release`:
+//   node bench/load.mjs [--members 2000] [--spaces 200] [--step 250] [--targets serve,node]
+import { spawn } from "node:child_process";
+import { createRequire } from "node:module";
+import path from "node:path";
+import os from "node:os";
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
+const nodeDir = path.join(root, "tests/node");
+// The clients the tests use, from tests/node (npm ci there first).
+const require = createRequire(path.join(nodeDir, "package.json"));
+const { io } = require("socket.io-client");
+const WebSocket = require("ws");
+const { option: opt, sleep, usage, startServe } = await import(path.join(root, "bench/lib.mjs"));
+
+const MEMBERS = Number(opt("members", 2000));
+const SPACES = Number(opt("spaces", 200));
+const STEP = Number(opt("step", 250));
+const targets = opt("targets", "serve,node").split(",");
+const LIMIT_MS = 50;
+const SAMPLE_SECONDS = 5;
+// Classroom rates, for the whole server: joins (and leaves) and relayed messages a second.
+const JOINS_PER_SECOND = 10;
+const RELAYS_PER_SECOND = 40;
+
+const children = [];
+process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
+
+function quantile(xs, q) {
+  if (!xs.length) return NaN;
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.floor(q * s.length))];
+}
+
+function startNode(script, env = {}) {
+  const child = spawn("node", [path.join(nodeDir, script)], { stdio: ["ignore", "pipe", "ignore"], env: { ...process.env, ...env } });
+  children.push(child);
+  return new Promise((resolve) => {
+    let out = "";
+    child.stdout.on("data", (d) => {
+      out += d;
+      const m = /listening on (\S+)/.exec(out);
+      if (m) resolve([child, m[1]]);
+    });
+  });
+}
+
+/** The servers of a target: where the space and PeerServer are, and their processes. */
+async function startTarget(name) {
+  if (name === "serve") {
+    const [child, base] = await startServe(path.join(root, "target/release/packspaces"));
+    children.push(child);
+    return { name: "packspaces serve", spaceUrl: base, peerBase: `${base}peerjs/`, spaces: true, pids: [child.pid], stop: () => child.kill() };
+  }
+  const [peer, peerUrl] = await startNode("peer-server.mjs");
+  const [backend, backendUrl] = await startNode("workshop-backend.mjs");
+  return {
+    name: "workshop backend + npm peer",
+    spaceUrl: backendUrl,
+    peerBase: `${peerUrl}/`,
+    spaces: false,
+    pids: [peer.pid, backend.pid],
+    stop: () => { peer.kill(); backend.kill(); },
+  };
+}
+
+let sequence = 0;
+
+/** One member: a PeerJS client and a space socket. Resolves once both are in. */
+async function member(target, space, onSignal, onUserConnected) {
+  const id = `m${process.pid}x${++sequence}`;
+  const token = Math.random().toString(36).slice(2);
+  const res = await fetch(`${target.peerBase}peerjs/id?ts=${Date.now()}`);
+  await res.text(); // the server's own id: we bring ours, as peerjs may
+  const ws = new WebSocket(`${target.peerBase.replace(/^http/, "ws")}peerjs?key=peerjs&id=${id}&token=${token}`);
+  await new Promise((resolve, reject) => {
+    ws.on("message", (data) => {
+      const msg = JSON.parse(data);
+      if (msg.type === "OPEN") resolve();
+      else onSignal(msg);
+    });
+    ws.on("error", reject);
+  });
+  const heartbeat = setInterval(() => ws.readyState === 1 && ws.send(JSON.stringify({ type: "HEARTBEAT" })), 5000);
+  const socket = io(target.spaceUrl, { transports: ["websocket"], forceNew: true, reconnection: false });
+  socket.on("user-connected", (peerId) => onUserConnected(peerId));
+  await new Promise((resolve, reject) => {
+    socket.on("connect", resolve);
+    socket.on("connect_error", reject);
+  });
+  socket.emit(...(target.spaces ? ["join-space", space, id] : ["join-space", id]));
+  return {
+    id,
+    space,
+    ws,
+    socket,
+    close() {
+      clearInterval(heartbeat);
+      socket.disconnect();
+      ws.close();
+    },
+  };
+}
+
+async function run(targetName) {
+  const target = await startTarget(targetName);
+  await sleep(500);
+  const base = target.pids.map(usage);
+  const members = [];
+  const bySpace = new Map();
+  const pending = new Map(); // key -> sent time
+  const joinLatencies = [];
+  const relayLatencies = [];
+  let lost = 0;
+  const arrived = (key) => {
+    const t = pending.get(key);
+    if (t === undefined) return null;
+    pending.delete(key);
+    return performance.now() - t;
+  };
+  const onSignal = (msg) => {
+    const key = msg.payload && msg.payload.connectionId;
+    const ms = key && arrived(`relay:${key}:${msg.type}`);
+    if (ms !== null && ms !== undefined) relayLatencies.push(ms);
+  };
+  const onUserConnected = (peerId) => {
+    const ms = arrived(`join:${peerId}`);
+    if (ms !== null) joinLatencies.push(ms);
+  };
+  const rows = [];
+  let failedAt = null;
+  for (let target_count = STEP; target_count <= MEMBERS; target_count += STEP) {
+    // Bring members in, 50 at a time.
+    while (members.length < target_count) {
+      const batch = [];
+      for (let i = 0; i < 50 && members.length + batch.length < target_count; i++) {
+        const space = `S${(members.length + batch.length) % SPACES}`;
+        batch.push(member(target, space, onSignal, onUserConnected));
+      }
+      for (const m of await Promise.all(batch)) {
+        members.push(m);
+        if (!bySpace.has(m.space)) bySpace.set(m.space, []);
+        bySpace.get(m.space).push(m);
+      }
+    }
+    await sleep(1000);
+    joinLatencies.length = 0;
+    relayLatencies.length = 0;
+    pending.clear();
+    const before = target.pids.map(usage);
+    const t0 = performance.now();
+    const joiners = [];
+    let relays = 0;
+    // Classroom traffic for SAMPLE_SECONDS: newcomers, and offers and candidates.
+    const timers = [
+      setInterval(async () => {
+        // A space someone is in, so that someone hears the newcomer.
+        const space = members[Math.floor(Math.random() * members.length)].space;
+        const id = `m${process.pid}x${sequence + 1}`;
+        pending.set(`join:${id}`, performance.now());
+        try {
+          const m = await member(target, space, () => {}, () => {});
+          joiners.push(m);
+          setTimeout(() => m.close(), 1000);
+        } catch {
+          lost++;
+        }
+      }, 1000 / JOINS_PER_SECOND),
+      setInterval(() => {
+        const from = members[Math.floor(Math.random() * members.length)];
+        const peers = bySpace.get(from.space).filter((m) => m !== from);
+        if (!peers.length) return;
+        const to = peers[Math.floor(Math.random() * peers.length)];
+        const connectionId = `mc_${++relays}`;
+        const type = relays % 2 ? "OFFER" : "CANDIDATE";
+        const payload = type === "OFFER"
+          ? { sdp: { type: "offer", sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n" }, type: "media", connectionId, browser: "load" }
+          : { candidate: { candidate: "candidate:1 1 udp 2122260223 10.0.0.5 50000 typ host", sdpMid: "0", sdpMLineIndex: 0 }, type: "media", connectionId };
+        pending.set(`relay:${connectionId}:${type}`, performance.now());
+        from.ws.send(JSON.stringify({ type, dst: to.id, payload }));
+      }, 1000 / RELAYS_PER_SECOND),
+    ];
+    await sleep(SAMPLE_SECONDS * 1000);
+    timers.forEach(clearInterval);
+    await sleep(1500); // stragglers
+    const wall = (performance.now() - t0) / 1000;
+    const after = target.pids.map(usage);
+    lost += pending.size; // never arrived within 1.5 s of the window's end
+    pending.clear();
+    const cpu = (100 * after.reduce((s, u, i) => s + u.cpu - before[i].cpu, 0)) / wall;
+    const rss = after.reduce((s, u) => s + u.rss, 0);
+    const row = {
+      members: members.length,
+      joinP50: quantile(joinLatencies, 0.5), joinP99: quantile(joinLatencies, 0.99),
+      relayP50: quantile(relayLatencies, 0.5), relayP99: quantile(relayLatencies, 0.99),
+      joins: joinLatencies.length, relays: relayLatencies.length, lost, cpu, rss,
+    };
+    lost = 0;
+    rows.push(row);
+    console.error(`${target.name}: ${JSON.stringify(row)}`);
+    const keepingUp = row.joinP99 <= LIMIT_MS && row.relayP99 <= LIMIT_MS && row.lost === 0;
+    if (!keepingUp && failedAt === null) failedAt = row.members;
+    // Past its limit by a step: the rest would only measure a queue.
+    if (failedAt !== null && row.members > failedAt) break;
+  }
+  const baseRss = base.reduce((s, u) => s + u.rss, 0);
+  for (const m of members) m.close();
+  await sleep(500);
+  target.stop();
+  await sleep(1000);
+  return { name: target.name, rows, failedAt, baseRss };
+}
+
+const results = [];
+for (const t of targets) results.push(await run(t));
+
+const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
+console.log(`## Load: members one server holds (issue 13)
+
+- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${os.cpus().length} CPUs, ${(os.cpus()[0] || {}).model}; load generator and servers on this one machine
+- Command: \`node bench/load.mjs ${process.argv.slice(2).join(" ")}\`; steps of ${STEP} up to ${MEMBERS} members in ${SPACES} spaces; per step ${SAMPLE_SECONDS} s of ${JOINS_PER_SECOND} joins/s (each leaves after 1 s) and ${RELAYS_PER_SECOND} relays/s (OFFER and CANDIDATE alternately)
+`);
+for (const r of results) {
+  console.log(`### ${r.name}\n`);
+  console.log("| members | join → user-connected p50 / p99, ms | relay p50 / p99, ms | samples (joins, relays) | lost | server CPU, % of a core | server resident MB |");
+  console.log("|---:|---|---|---|---:|---:|---:|");
+  for (const row of r.rows) {
+    console.log(`| ${row.members} | ${f(row.joinP50)} / ${f(row.joinP99)} | ${f(row.relayP50)} / ${f(row.relayP99)} | ${row.joins}, ${row.relays} | ${row.lost} | ${f(row.cpu)} | ${f(row.rss)} |`);
+  }
+  const last = r.rows[r.rows.length - 1];
+  const perMember = last ? ((last.rss - r.baseRss) * 1024) / last.members : NaN;
+  console.log(`\nStops keeping up (p99 over ${LIMIT_MS} ms or a message lost): ${r.failedAt === null ? `not within ${MEMBERS} members` : `at ${r.failedAt} members`}; memory per member ${f(perMember)} KB.\n`);
+}
+process.exit(0);
