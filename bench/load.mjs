@@ -79,7 +79,7 @@ async function startTarget(name) {
 let sequence = 0;
 
 /** One member: a PeerJS client and a space socket. Resolves once both are in. */
-async function member(target, space, onSignal, onUserConnected) {
+async function member(target, space, onSignal, onUserConnected, beforeJoin = () => {}) {
   const id = `m${process.pid}x${++sequence}`;
   const token = Math.random().toString(36).slice(2);
   const res = await fetch(`${target.peerBase}peerjs/id?ts=${Date.now()}`);
@@ -100,6 +100,7 @@ async function member(target, space, onSignal, onUserConnected) {
     socket.on("connect", resolve);
     socket.on("connect_error", reject);
   });
+  beforeJoin(id);
   socket.emit(...(target.spaces ? ["join-space", space, id] : ["join-space", id]));
   return {
     id,
@@ -168,10 +169,9 @@ async function run(targetName) {
       setInterval(async () => {
         // A space someone is in, so that someone hears the newcomer.
         const space = members[Math.floor(Math.random() * members.length)].space;
-        const id = `m${process.pid}x${sequence + 1}`;
-        pending.set(`join:${id}`, performance.now());
         try {
-          const m = await member(target, space, () => {}, () => {});
+          // From the newcomer's `join-space` (its connections are already up).
+          const m = await member(target, space, () => {}, () => {}, (id) => pending.set(`join:${id}`, performance.now()));
           joiners.push(m);
           setTimeout(() => m.close(), 1000);
         } catch {
