@@ -536,14 +536,20 @@ async fn peers() -> impl IntoResponse {
     )
 }
 
+/// Each PeerJS websocket's read buffer (what socketioxide uses for Socket.IO too).
+const WS_READ_BUFFER: usize = 4 << 10;
+
 async fn upgrade(
     State(server): State<PeerServer>,
     Query(query): Query<HashMap<String, String>>,
     ws: WebSocketUpgrade,
 ) -> Response {
     let max = server.realm().config().max_message_bytes;
+    // PeerJS messages are small (an SDP is a few KiB): a 4 KiB read buffer instead of
+    // tungstenite's 128 KiB default, which cost every member that much (bench/load.mjs).
     ws.max_message_size(max)
         .max_frame_size(max)
+        .read_buffer_size(WS_READ_BUFFER)
         .on_upgrade(move |socket| server.serve_socket(socket, query))
 }
 
