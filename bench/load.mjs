@@ -164,6 +164,8 @@ async function run(targetName) {
     const t0 = performance.now();
     const joiners = [];
     let relays = 0;
+    let joinsStarted = 0;
+    let joinsSent = 0;
     // Classroom traffic for SAMPLE_SECONDS: newcomers, and offers and candidates.
     const timers = [
       setInterval(async () => {
@@ -171,7 +173,11 @@ async function run(targetName) {
         const space = members[Math.floor(Math.random() * members.length)].space;
         try {
           // From the newcomer's `join-space` (its connections are already up).
-          const m = await member(target, space, () => {}, () => {}, (id) => pending.set(`join:${id}`, performance.now()));
+          joinsStarted++;
+          const m = await member(target, space, () => {}, () => {}, (id) => {
+            joinsSent++;
+            pending.set(`join:${id}`, performance.now());
+          });
           joiners.push(m);
           setTimeout(() => m.close(), 1000);
         } catch {
@@ -198,6 +204,7 @@ async function run(targetName) {
     const wall = (performance.now() - t0) / 1000;
     const after = target.pids.map(usage);
     lost += pending.size; // never arrived within 1.5 s of the window's end
+    lost += joinsStarted - joinsSent; // a newcomer that could not even connect
     pending.clear();
     const cpu = (100 * after.reduce((s, u, i) => s + u.cpu - before[i].cpu, 0)) / wall;
     const rss = after.reduce((s, u) => s + u.rss, 0);

@@ -110,8 +110,10 @@ fn shown(text: &str) -> String {
 }
 
 /// Asks the server at `origin` (the space URL's) what it is. `Ok(None)`: not a packspaces
-/// server, or it did not answer (its own connection will say why). A TLS refusal is an
-/// error: the same server will refuse everything else too.
+/// server (no document, someone else's page, or no answer in time: a bare Socket.IO server
+/// never answers unknown paths). An error when the server cannot be reached at all, or TLS
+/// refuses it: whatever the terminal did next would fail the same way, and further from the
+/// address the user typed (the PeerJS cloud, for one).
 pub async fn discover(origin: &Endpoint) -> Result<Option<ServerInfo>, DiscoverError> {
     let url = origin.url(false, PATH);
     let answer = tokio::time::timeout(WAIT, http_get(&url, MAX_BYTES, &origin.trust)).await;
@@ -121,23 +123,13 @@ pub async fn discover(origin: &Endpoint) -> Result<Option<ServerInfo>, DiscoverE
     };
     let text = match answer {
         Ok(text) => text,
-        Err(NetError::Connect { reason, .. }) if origin.secure && is_tls_refusal(&reason) => {
-            return Err(DiscoverError::Net(NetError::Connect { url, reason }));
-        }
+        Err(e @ NetError::Connect { .. }) => return Err(DiscoverError::Net(e)),
         Err(e) => {
             tracing::info!("no packspaces document at {url}: {e}");
             return Ok(None);
         }
     };
     ServerInfo::parse(&text).map_err(|reason| DiscoverError::Malformed { url, reason })
-}
-
-/// Whether a connect error is the TLS handshake refusing the server (see
-/// `tls::trust::explain`), not the network.
-fn is_tls_refusal(reason: &str) -> bool {
-    ["its certificate", "does not speak TLS", "TLS failed"]
-        .iter()
-        .any(|s| reason.contains(s))
 }
 
 #[cfg(test)]

@@ -1,6 +1,7 @@
 //! The page URL is all a terminal needs: a packspaces server names its PeerJS server at
 //! `/packspaces.json`; another backend (the workshop's) has no such document and the
-//! workshop's defaults apply; a document that is ours but garbage is a one-line error.
+//! workshop's defaults apply; a document that is ours but garbage, or no server at all, is a
+//! one-line error.
 //! (`monitor` finding `serve`'s PeerJS server on its own is in `monitor`.)
 
 use crate::common;
@@ -92,4 +93,30 @@ fn garbage_in_our_document_is_a_one_line_error() {
             "{stderr:?}"
         );
     }
+}
+
+/// A space URL where nothing listens: the error names that address, not the PeerJS cloud
+/// the terminal would have tried next.
+#[test]
+fn a_server_that_is_not_there_is_named_in_the_error() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("http://127.0.0.1:{port}/CSC342");
+    let out = Command::new(env!("CARGO_BIN_EXE_packspaces"))
+        .args(["bot", &url, "--no-audio"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "cannot connect to http://127.0.0.1:{port}/packspaces.json"
+        )) && stderr.contains("refused"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("peerjs.com"), "{stderr}");
 }
