@@ -264,21 +264,7 @@ fn session_config(
     palette: Option<u8>,
     self_view: bool,
 ) -> anyhow::Result<SessionConfig> {
-    let Resolved {
-        space,
-        peer_server,
-        ice_servers: named,
-    } = space_urls(&args.space)?;
-    let ice_servers = match args.ice_servers.as_slice() {
-        // A packspaces server's own list (none: enough on one network), else the workshop's.
-        [] => named.unwrap_or_else(|| vec![IceServer::stun(WORKSHOP_STUN)]),
-        [none] if none == "none" => Vec::new(),
-        list => packspaces::ice::from_args(
-            list,
-            args.ice_username.as_deref(),
-            args.ice_credential.as_deref(),
-        )?,
-    };
+    // Every argument is checked before anything touches the network.
     // Bots send their test card unless told otherwise; people their camera.
     let default_camera = match palette {
         Some(_) => CameraChoice::Off,
@@ -290,6 +276,25 @@ fn session_config(
         packspaces::media::clip::Clip::open(path)
             .map_err(|e| anyhow::anyhow!("--video: cannot play {}: {e}", path.display()))?;
     }
+    let given_ice = match args.ice_servers.as_slice() {
+        [] => None,
+        [none] if none == "none" => Some(Vec::new()),
+        list => Some(packspaces::ice::from_args(
+            list,
+            args.ice_username.as_deref(),
+            args.ice_credential.as_deref(),
+        )?),
+    };
+    let Resolved {
+        space,
+        peer_server,
+        ice_servers: named,
+    } = space_urls(&args.space)?;
+    // Those given, else a packspaces server's own (none: enough on one network), else the
+    // workshop's.
+    let ice_servers = given_ice
+        .or(named)
+        .unwrap_or_else(|| vec![IceServer::stun(WORKSHOP_STUN)]);
     let card = (!args.no_video).then(|| CardSpec {
         palette: packspaces::media::testcard::PALETTES
             [usize::from(palette.unwrap_or(2)) % packspaces::media::testcard::PALETTES.len()],
