@@ -150,14 +150,9 @@ pub async fn receive_track(
         return;
     };
     tracing::info!("call {peer}: receiving {mime}");
-    let decoder = match DecoderThread::start(codec, &peer, feed.clone()) {
-        Ok(d) => d,
-        Err(e) => {
-            tracing::warn!("call {peer}: no decoder thread: {e}");
-            while track.poll().await.is_some() {}
-            return;
-        }
-    };
+    // Started at the first frame to decode: a bot, which shows nothing, never starts one.
+    let mut decoder: Option<DecoderThread> = None;
+    let mut no_decoder = false;
     let mut assembler = FrameAssembler::new(codec);
     let mut last_pli: Option<Instant> = None;
     // Decoding starts at a keyframe, and restarts at one after frames were skipped.
@@ -182,7 +177,7 @@ pub async fn receive_track(
             at_keyframe = false;
         }
         // A frame that did not decode spoils those after it until a keyframe.
-        decode_failed |= decoder.failed();
+        decode_failed |= decoder.as_ref().is_some_and(DecoderThread::failed);
         if shown
             && (!at_keyframe || decode_failed)
             && last_pli.is_none_or(|t| t.elapsed() >= PLI_INTERVAL)
@@ -252,6 +247,16 @@ pub async fn receive_track(
                 }
                 at_keyframe = true;
             }
+            if decoder.is_none() && !no_decoder {
+                match DecoderThread::start(codec, &peer, feed.clone()) {
+                    Ok(started) => decoder = Some(started),
+                    Err(e) => {
+                        tracing::warn!("call {peer}: no decoder thread: {e}");
+                        no_decoder = true;
+                    }
+                }
+            }
+            let Some(decoder) = &decoder else { continue };
             if !decoder.decode(frame) {
                 tracing::debug!("call {peer}: the decoder is behind; waiting for a keyframe");
                 at_keyframe = false;
