@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::ice::{IceError, IceServer};
 use crate::media::picture::CameraChoice;
 use crate::output::MaxRate;
 use crate::render::ColorMode;
@@ -132,18 +133,9 @@ pub struct SpaceArgs {
     pub pin: Option<String>,
 }
 
+/// The credentials of the TURN servers among `--ice-server` (`join`, `bot`, `serve`).
 #[derive(Debug, Clone, Args)]
-pub struct JoinArgs {
-    #[command(flatten)]
-    pub space: SpaceArgs,
-
-    /// STUN/TURN server for calls, repeatable; `none` for none [default: the ones a
-    /// packspaces server names (none unless it was given some), else the workshop's
-    /// stun:stun.l.google.com:19302]. A TURN server (turn:HOST:PORT?transport=udp) needs
-    /// --ice-username and --ice-credential.
-    #[arg(long = "ice-server", value_name = "URL")]
-    pub ice_servers: Vec<String>,
-
+pub struct TurnArgs {
     /// The username for the TURN servers among --ice-server.
     #[arg(long, value_name = "NAME")]
     pub ice_username: Option<String>,
@@ -157,6 +149,54 @@ pub struct JoinArgs {
         hide_env_values = true
     )]
     pub ice_credential: Option<String>,
+}
+
+impl TurnArgs {
+    /// The servers `urls` name, each TURN one with these credentials, checked.
+    pub fn servers(&self, urls: &[String]) -> Result<Vec<IceServer>, IceError> {
+        crate::ice::from_args(
+            urls,
+            self.ice_username.as_deref(),
+            self.ice_credential.as_deref(),
+        )
+    }
+}
+
+/// A self-signed certificate for HTTPS (`serve`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct SelfSignedArgs {
+    /// `--tls self-signed`: serve HTTPS with a certificate made for this machine (kept in
+    /// --tls-dir and reused on restart); prints its fingerprint for `join --pin`. Browsers
+    /// on other machines get their camera only over HTTPS.
+    #[arg(long, value_name = "self-signed", value_parser = ["self-signed"])]
+    pub tls: Option<String>,
+
+    /// Another name or address the self-signed certificate covers, repeatable (e.g. this
+    /// machine's classroom address); localhost, the loopback addresses, the --bind address
+    /// and the host name always are.
+    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
+    pub tls_names: Vec<String>,
+
+    /// Where the self-signed certificate is kept [default: $XDG_DATA_HOME/packspaces, or
+    /// ~/.local/share/packspaces].
+    #[arg(long, value_name = "DIR", requires = "tls")]
+    pub tls_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct JoinArgs {
+    #[command(flatten)]
+    pub space: SpaceArgs,
+
+    /// STUN/TURN server for calls, repeatable; `none` for none [default: the ones a
+    /// packspaces server names (none unless it was given some), else the workshop's
+    /// stun:stun.l.google.com:19302]. A TURN server (turn:HOST:PORT?transport=udp) needs
+    /// --ice-username and --ice-credential.
+    #[arg(long = "ice-server", value_name = "URL")]
+    pub ice_servers: Vec<String>,
+
+    #[command(flatten)]
+    pub turn: TurnArgs,
 
     /// Your name, shown on your tile in the browsers.
     #[arg(long)]
@@ -248,18 +288,8 @@ pub struct DemoArgs {
     #[arg(long, default_value = "127.0.0.1", value_name = "ADDRESS")]
     pub bind: std::net::IpAddr,
 
-    /// `--tls self-signed`: serve the demo over HTTPS (browsers on other machines get their
-    /// camera only over HTTPS), with the certificate `serve --tls self-signed` keeps.
-    #[arg(long, value_name = "self-signed", value_parser = ["self-signed"])]
-    pub tls: Option<String>,
-
-    /// Another name or address the self-signed certificate covers, repeatable (as `serve`).
-    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
-    pub tls_names: Vec<String>,
-
-    /// Where the self-signed certificate is kept (as `serve`).
-    #[arg(long, value_name = "DIR", requires = "tls")]
-    pub tls_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub self_signed: SelfSignedArgs,
 
     /// Your name, on your tile.
     #[arg(long, default_value = "Presenter")]
@@ -332,19 +362,8 @@ pub struct ServeArgs {
     #[arg(long = "ice-server", value_name = "URL")]
     pub ice_servers: Vec<String>,
 
-    /// The username for the TURN servers among --ice-server.
-    #[arg(long, value_name = "NAME")]
-    pub ice_username: Option<String>,
-
-    /// The credential (password) for the TURN servers among --ice-server; also read from
-    /// PACKSPACES_ICE_CREDENTIAL, which keeps it out of the process list.
-    #[arg(
-        long,
-        value_name = "SECRET",
-        env = "PACKSPACES_ICE_CREDENTIAL",
-        hide_env_values = true
-    )]
-    pub ice_credential: Option<String>,
+    #[command(flatten)]
+    pub turn: TurnArgs,
 
     /// Serve HTTPS with this PEM certificate (a chain, the server's first); needs
     /// --tls-key. Browsers on other machines allow cameras only over HTTPS.
@@ -360,21 +379,8 @@ pub struct ServeArgs {
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
 
-    /// `--tls self-signed`: serve HTTPS with a certificate made for this machine (kept in
-    /// --tls-dir and reused on restart); prints its fingerprint for `join --pin`.
-    #[arg(long, value_name = "self-signed", value_parser = ["self-signed"])]
-    pub tls: Option<String>,
-
-    /// Another name or address the self-signed certificate covers, repeatable (e.g. this
-    /// machine's classroom address); localhost, the loopback addresses, the --bind address
-    /// and the host name always are.
-    #[arg(long = "tls-name", value_name = "NAME", requires = "tls")]
-    pub tls_names: Vec<String>,
-
-    /// Where the self-signed certificate is kept [default: $XDG_DATA_HOME/packspaces, or
-    /// ~/.local/share/packspaces].
-    #[arg(long, value_name = "DIR", requires = "tls")]
-    pub tls_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub self_signed: SelfSignedArgs,
 }
 
 #[derive(Debug, Args)]

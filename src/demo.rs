@@ -95,8 +95,7 @@ impl Demo {
             Some(certificate) => Trust::pinned(&certificate.fingerprint())?,
             None => Trust::web(),
         };
-        let scheme = if server.secure { "https" } else { "http" };
-        let base = format!("{scheme}://{}/", reachable(server.addr));
+        let base = format!("{}://{}/", server.scheme(), reachable(server.addr));
         let browser_url = format!("{base}{}", config.space);
         let join = |name: &str,
                     card: Option<CardSpec>,

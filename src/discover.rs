@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::sanitize;
+
 use crate::ice::IceServer;
 use crate::net::{Endpoint, NetError, http_get};
 
@@ -89,7 +91,7 @@ impl ServerInfo {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "/-_.~".contains(c))
         {
-            return Err(format!("bad PeerJS path {:?}", shown(path)));
+            return Err(format!("bad PeerJS path {:?}", sanitize(path, 80)));
         }
         let key = &self.peerjs.key;
         if key.is_empty()
@@ -98,15 +100,10 @@ impl ServerInfo {
                 .chars()
                 .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c))
         {
-            return Err(format!("bad PeerJS key {:?}", shown(key)));
+            return Err(format!("bad PeerJS key {:?}", sanitize(key, 80)));
         }
         crate::ice::check(&self.ice_servers).map_err(|e| e.to_string())
     }
-}
-
-/// A piece of the document shown back in an error: printable and short.
-fn shown(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
 /// Asks the server at `origin` (the space URL's) what it is. `Ok(None)`: not a packspaces

@@ -5,6 +5,8 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::text::sanitize;
+
 /// At most this many servers are taken from anywhere.
 pub const MAX_SERVERS: usize = 16;
 
@@ -53,10 +55,10 @@ impl IceServer {
             .find_map(|scheme| url.strip_prefix(scheme));
         let printable = |s: &str| s.len() <= 256 && !s.chars().any(char::is_control);
         if rest.is_none_or(|host| host.is_empty() || host.starts_with('/')) || !printable(url) {
-            return Err(IceError::BadUrl(shown(url)));
+            return Err(IceError::BadUrl(sanitize(url, 80)));
         }
         if self.is_turn() && (self.username.is_none() || self.credential.is_none()) {
-            return Err(IceError::NoCredentials(shown(url)));
+            return Err(IceError::NoCredentials(sanitize(url, 80)));
         }
         if !self.username.as_deref().is_none_or(printable) {
             return Err(IceError::BadText("username"));
@@ -66,11 +68,6 @@ impl IceServer {
         }
         Ok(())
     }
-}
-
-/// A URL shown back in an error: printable and short.
-fn shown(text: &str) -> String {
-    text.chars().filter(|c| !c.is_control()).take(80).collect()
 }
 
 /// Checks a list from anywhere (arguments, a server's document).

@@ -6,7 +6,9 @@ use clap::Parser;
 use packspaces::audio::AudioConfig;
 use packspaces::call::CallConfig;
 use packspaces::cli::{Cli, Command};
-use packspaces::cli::{DemoArgs, JoinArgs, MonitorArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN};
+use packspaces::cli::{
+    DemoArgs, JoinArgs, MonitorArgs, SelfSignedArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN,
+};
 use packspaces::ice::IceServer;
 use packspaces::join::ScreenOptions;
 use packspaces::media::picture::{CameraChoice, NO_CAMERA_SUPPORT};
@@ -80,11 +82,7 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
     if let Some(script) = args.socketio_script {
         options.page.socketio_script = script;
     }
-    options.page.ice_servers = packspaces::ice::from_args(
-        &args.ice_servers,
-        args.ice_username.as_deref(),
-        args.ice_credential.as_deref(),
-    )?;
+    options.page.ice_servers = args.turn.servers(&args.ice_servers)?;
     options.static_dir = args.static_dir;
     Ok(options)
 }
@@ -95,34 +93,36 @@ fn serve_certificate(args: &ServeArgs) -> anyhow::Result<Option<ServerCertificat
     if let (Some(cert), Some(key)) = (&args.tls_cert, &args.tls_key) {
         return Ok(Some(ServerCertificate::load(cert, key)?));
     }
-    if args.tls.is_none() {
+    let Some((certificate, what)) = self_signed(args.bind, &args.self_signed)? else {
         return Ok(None);
-    }
-    let (certificate, what) = self_signed(args.bind, &args.tls_names, args.tls_dir.as_deref())?;
+    };
     println!("packspaces serve: {what}");
     Ok(Some(certificate))
 }
 
-/// The self-signed certificate for a server bound to `bind`, kept in `dir` (default: the
-/// data directory), and a line that says whether it was made or reused, and where.
+/// With `--tls self-signed`: the certificate for a server bound to `bind`, kept in
+/// `--tls-dir` (default: the data directory), and a line that says whether it was made or
+/// reused, and where.
 fn self_signed(
     bind: std::net::IpAddr,
-    extra_names: &[String],
-    dir: Option<&std::path::Path>,
-) -> anyhow::Result<(ServerCertificate, String)> {
-    let dir = match dir {
-        Some(dir) => dir.to_path_buf(),
+    args: &SelfSignedArgs,
+) -> anyhow::Result<Option<(ServerCertificate, String)>> {
+    if args.tls.is_none() {
+        return Ok(None);
+    }
+    let dir = match &args.tls_dir {
+        Some(dir) => dir.clone(),
         None => data_dir().ok_or_else(|| {
             anyhow::anyhow!("--tls self-signed: no home directory to keep it in; give --tls-dir")
         })?,
     };
-    let names = packspaces::tls::certificate::names_for(bind, extra_names);
+    let names = packspaces::tls::certificate::names_for(bind, &args.tls_names);
     let (certificate, how) = ServerCertificate::self_signed(&dir, &names)?;
     let what = match how {
         SelfSigned::Made => "made a self-signed certificate",
         SelfSigned::Reused => "reusing the self-signed certificate",
     };
-    Ok((certificate, format!("{what} in {}", dir.display())))
+    Ok(Some((certificate, format!("{what} in {}", dir.display()))))
 }
 
 /// `$XDG_DATA_HOME/packspaces`, else `~/.local/share/packspaces`.
@@ -139,15 +139,10 @@ fn data_dir() -> Option<std::path::PathBuf> {
 }
 
 fn demo_config(args: &DemoArgs) -> anyhow::Result<packspaces::demo::DemoConfig> {
-    let tls = match &args.tls {
-        Some(_) => {
-            let (certificate, what) =
-                self_signed(args.bind, &args.tls_names, args.tls_dir.as_deref())?;
-            eprintln!("packspaces demo: {what}");
-            Some(std::sync::Arc::new(certificate))
-        }
-        None => None,
-    };
+    let tls = self_signed(args.bind, &args.self_signed)?.map(|(certificate, what)| {
+        eprintln!("packspaces demo: {what}");
+        std::sync::Arc::new(certificate)
+    });
     Ok(packspaces::demo::DemoConfig {
         tls,
         bots: usize::from(args.bots),
@@ -279,11 +274,7 @@ fn session_config(
     let given_ice = match args.ice_servers.as_slice() {
         [] => None,
         [none] if none == "none" => Some(Vec::new()),
-        list => Some(packspaces::ice::from_args(
-            list,
-            args.ice_username.as_deref(),
-            args.ice_credential.as_deref(),
-        )?),
+        list => Some(args.turn.servers(list)?),
     };
     let Resolved {
         space,

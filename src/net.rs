@@ -173,22 +173,31 @@ pub async fn connect_websocket(url: &str, trust: &Trust) -> Result<WsStream, Net
         url,
         Some(config),
         true,
-        Some(Connector::Rustls(trust.config().map_err(|reason| {
-            NetError::Connect {
-                url: url.to_string(),
-                reason,
-            }
-        })?)),
+        Some(Connector::Rustls(tls_config(trust, url)?)),
     );
     match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
         Err(_) => Err(NetError::Timeout {
             url: url.to_string(),
         }),
-        Ok(Err(e)) => Err(NetError::Connect {
-            url: url.to_string(),
-            reason: crate::tls::trust::explain(&e).unwrap_or_else(|| e.to_string()),
-        }),
+        Ok(Err(e)) => Err(connect_failed(url, &e)),
         Ok(Ok((stream, _))) => Ok(stream),
+    }
+}
+
+/// `trust`'s TLS configuration, for a connection to `url`.
+fn tls_config(trust: &Trust, url: &str) -> Result<std::sync::Arc<rustls::ClientConfig>, NetError> {
+    trust.config().map_err(|reason| NetError::Connect {
+        url: url.to_string(),
+        reason,
+    })
+}
+
+/// A connection to `url` failed: a TLS refusal in words (see `tls::trust::explain`), else
+/// what the error says.
+fn connect_failed(url: &str, error: &(dyn std::error::Error + 'static)) -> NetError {
+    NetError::Connect {
+        url: url.to_string(),
+        reason: crate::tls::trust::explain(error).unwrap_or_else(|| error.to_string()),
     }
 }
 
@@ -209,17 +218,10 @@ pub async fn http_get(url: &str, limit: usize, trust: &Trust) -> Result<String, 
                     url: url.to_string(),
                     reason: e.to_string(),
                 })?;
-            let config = trust.config().map_err(|reason| NetError::Connect {
-                url: url.to_string(),
-                reason,
-            })?;
-            let tls = tokio_rustls::TlsConnector::from(config)
+            let tls = tokio_rustls::TlsConnector::from(tls_config(trust, url)?)
                 .connect(name, tcp)
                 .await
-                .map_err(|e| NetError::Connect {
-                    url: url.to_string(),
-                    reason: crate::tls::trust::explain(&e).unwrap_or_else(|| e.to_string()),
-                })?;
+                .map_err(|e| connect_failed(url, &e))?;
             exchange(tls, &endpoint, url, limit).await
         } else {
             exchange(tcp, &endpoint, url, limit).await

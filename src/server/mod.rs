@@ -23,7 +23,7 @@ use tokio::task::JoinHandle;
 use tower_http::services::ServeDir;
 
 use crate::space::protocol::is_valid_space;
-use crate::tls::certificate::{CertificateError, ServerCertificate};
+use crate::tls::certificate::ServerCertificate;
 use page::PageOptions;
 use peerserver::{PeerServer, PeerServerConfig};
 use spaces::Spaces;
@@ -79,8 +79,6 @@ pub enum ServeError {
     },
     #[error("static directory {0} does not exist")]
     NoStaticDir(PathBuf),
-    #[error("TLS: {0}")]
-    Tls(#[from] CertificateError),
 }
 
 /// A server running in the background; stops when [`RunningServer::stop`] is called or
@@ -99,8 +97,12 @@ pub struct RunningServer {
 impl RunningServer {
     /// The base URL browsers and clients use.
     pub fn url(&self) -> String {
-        let scheme = if self.secure { "https" } else { "http" };
-        format!("{scheme}://{}/", self.addr)
+        format!("{}://{}/", self.scheme(), self.addr)
+    }
+
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.secure { "https" } else { "http" }
     }
 
     /// Closes every connection (websockets included) and stops accepting.
@@ -197,7 +199,7 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
     let secure = options.tls.is_some();
     let task = match &options.tls {
         Some(certificate) => {
-            let config = certificate.server_config()?;
+            let config = certificate.server_config();
             let listener = crate::tls::listener::TlsListener::new(listener, config)
                 .map_err(|e| ServeError::Bind { addr, source: e })?;
             tokio::spawn(async move {
@@ -243,9 +245,9 @@ pub async fn run(options: ServeOptions) -> anyhow::Result<()> {
     let server = start(options).await?;
     let url = server.url();
     let shown = if server.addr.ip().is_unspecified() {
-        let scheme = if server.secure { "https" } else { "http" };
         format!(
-            "{scheme}://<this machine's address>:{}/",
+            "{}://<this machine's address>:{}/",
+            server.scheme(),
             server.addr.port()
         )
     } else {

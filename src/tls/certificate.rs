@@ -44,13 +44,15 @@ pub enum SelfSigned {
     Reused,
 }
 
-/// A certificate chain and its private key.
+/// A certificate chain, checked against its private key, as rustls serves it.
 #[derive(Debug)]
 pub struct ServerCertificate {
-    chain: Vec<CertificateDer<'static>>,
-    key: PrivateKeyDer<'static>,
+    /// The leaf certificate (what fingerprints are of).
+    leaf: CertificateDer<'static>,
     /// Facts read from the leaf certificate.
     facts: Facts,
+    /// Built once, when loaded: building it is what checks that the key fits.
+    config: Arc<rustls::ServerConfig>,
 }
 
 /// What we read from a leaf certificate.
@@ -100,10 +102,7 @@ impl ServerCertificate {
         let read = |path: &Path| {
             let path = path.to_path_buf();
             move |e: rustls::pki_types::pem::Error| CertificateError::Read {
-                reason: match &e {
-                    rustls::pki_types::pem::Error::Io(io) => io.to_string(),
-                    other => format!("{other:?}"),
-                },
+                reason: super::pem_reason(&e),
                 path,
             }
         };
@@ -121,9 +120,19 @@ impl ServerCertificate {
             reason,
         })?;
         let key = PrivateKeyDer::from_pem_file(key).map_err(read(key))?;
-        let loaded = ServerCertificate { chain, key, facts };
-        loaded.server_config()?;
-        Ok(loaded)
+        let leaf = leaf.clone();
+        let mut config = rustls::ServerConfig::builder_with_provider(super::provider())
+            .with_safe_default_protocol_versions()
+            .map_err(|e| CertificateError::Make(e.to_string()))?
+            .with_no_client_auth()
+            .with_single_cert(chain, key)
+            .map_err(|e| CertificateError::KeyMismatch(e.to_string()))?;
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        Ok(ServerCertificate {
+            leaf,
+            facts,
+            config: Arc::new(config),
+        })
     }
 
     /// The self-signed certificate kept in `dir` if it covers `names` and has more than
@@ -156,7 +165,7 @@ impl ServerCertificate {
 
     /// The leaf certificate's SHA-256 fingerprint (`AB:CD:…`), what `--pin` takes.
     pub fn fingerprint(&self) -> String {
-        super::fingerprint(&self.chain[0])
+        super::fingerprint(&self.leaf)
     }
 
     /// SHA-256 of the leaf's public key, base64: Chromium's
@@ -178,15 +187,8 @@ impl ServerCertificate {
     }
 
     /// The rustls server configuration (HTTP/1.1 over TLS 1.2 or 1.3).
-    pub fn server_config(&self) -> Result<Arc<rustls::ServerConfig>, CertificateError> {
-        let mut config = rustls::ServerConfig::builder_with_provider(super::provider())
-            .with_safe_default_protocol_versions()
-            .map_err(|e| CertificateError::Make(e.to_string()))?
-            .with_no_client_auth()
-            .with_single_cert(self.chain.clone(), self.key.clone_key())
-            .map_err(|e| CertificateError::KeyMismatch(e.to_string()))?;
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
-        Ok(Arc::new(config))
+    pub fn server_config(&self) -> Arc<rustls::ServerConfig> {
+        self.config.clone()
     }
 }
 

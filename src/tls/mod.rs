@@ -1,7 +1,8 @@
 //! TLS on both ends, with rustls and ring (no system OpenSSL): the certificate `serve`
 //! loads or makes for itself (`certificate`), the listener that speaks TLS on its one port
 //! (`listener`), and what a client trusts (`trust`: the web's roots, a `--ca` file, or a
-//! `--pin`ned fingerprint). Imports nothing of the rest of the crate.
+//! `--pin`ned fingerprint). Of the rest of the crate it imports only `text` (untrusted text
+//! shown back in errors).
 
 pub mod certificate;
 pub mod listener;
@@ -9,18 +10,37 @@ pub mod trust;
 
 use base64::Engine as _;
 
+/// SHA-256 of `der`.
+fn sha256(der: &[u8]) -> [u8; 32] {
+    let digest = ring::digest::digest(&ring::digest::SHA256, der);
+    let mut out = [0u8; 32];
+    out.copy_from_slice(digest.as_ref());
+    out
+}
+
+/// Bytes as `openssl x509 -fingerprint` writes them: `AB:CD:…`.
+fn colon_hex(bytes: &[u8]) -> String {
+    let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
+    pairs.join(":")
+}
+
 /// SHA-256 of `der`, as `openssl x509 -fingerprint -sha256` writes it: `AB:CD:…`.
 pub fn fingerprint(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    let hex: Vec<String> = digest.as_ref().iter().map(|b| format!("{b:02X}")).collect();
-    hex.join(":")
+    colon_hex(&sha256(der))
 }
 
 /// SHA-256 of `der`, base64: the form Chromium's `--ignore-certificate-errors-spki-list`
 /// takes (of a certificate's public key).
 pub fn sha256_base64(der: &[u8]) -> String {
-    let digest = ring::digest::digest(&ring::digest::SHA256, der);
-    base64::engine::general_purpose::STANDARD.encode(digest.as_ref())
+    base64::engine::general_purpose::STANDARD.encode(sha256(der))
+}
+
+/// Why a PEM file could not be read, in words.
+fn pem_reason(e: &rustls::pki_types::pem::Error) -> String {
+    match e {
+        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 /// The rustls provider everything here uses.

@@ -52,7 +52,7 @@ impl std::fmt::Debug for Trust {
         match &self.what {
             What::Web => write!(f, "Trust::Web"),
             What::Ca(path) => write!(f, "Trust::Ca({})", path.display()),
-            What::Pin(pin) => write!(f, "Trust::Pin({})", hex(pin)),
+            What::Pin(pin) => write!(f, "Trust::Pin({})", super::colon_hex(pin)),
         }
     }
 }
@@ -97,9 +97,9 @@ impl Trust {
             reason,
         };
         let certs = CertificateDer::pem_file_iter(path)
-            .map_err(|e| bad(pem_reason(e)))?
+            .map_err(|e| bad(super::pem_reason(&e)))?
             .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| bad(pem_reason(e)))?;
+            .map_err(|e| bad(super::pem_reason(&e)))?;
         if certs.is_empty() {
             return Err(bad("no PEM certificate in it".into()));
         }
@@ -123,12 +123,12 @@ impl Trust {
     pub fn pinned(pin: &str) -> Result<Trust, TrustError> {
         let digits: String = pin.chars().filter(|c| *c != ':').collect();
         if digits.len() != 64 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
-            return Err(TrustError::Pin(printable(pin)));
+            return Err(TrustError::Pin(shown(pin)));
         }
         let mut want = [0u8; 32];
         for (i, byte) in want.iter_mut().enumerate() {
             *byte = u8::from_str_radix(&digits[i * 2..i * 2 + 2], 16)
-                .map_err(|_| TrustError::Pin(printable(pin)))?;
+                .map_err(|_| TrustError::Pin(shown(pin)))?;
         }
         let verifier = PinVerifier {
             want,
@@ -204,21 +204,9 @@ fn explain_rustls(error: &rustls::Error) -> String {
     }
 }
 
-/// A pin shown back in an error: printable and short.
-fn printable(pin: &str) -> String {
-    pin.chars().filter(|c| !c.is_control()).take(100).collect()
-}
-
-fn pem_reason(e: rustls::pki_types::pem::Error) -> String {
-    match e {
-        rustls::pki_types::pem::Error::Io(io) => io.to_string(),
-        other => format!("{other:?}"),
-    }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    let pairs: Vec<String> = bytes.iter().map(|b| format!("{b:02X}")).collect();
-    pairs.join(":")
+/// A pin shown back in an error: safe for the terminal and short.
+fn shown(pin: &str) -> String {
+    crate::text::sanitize(pin, 100)
 }
 
 /// Accepts exactly one certificate, by fingerprint; signatures are checked as usual.
@@ -255,12 +243,12 @@ impl ServerCertVerifier for PinVerifier {
         _ocsp_response: &[u8],
         now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
-        let got = ring::digest::digest(&ring::digest::SHA256, end_entity);
-        if got.as_ref() != self.want {
+        let got = super::sha256(end_entity);
+        if got != self.want {
             return Err(refuse(format!(
                 "its SHA-256 fingerprint is {}, not the pinned {}",
-                hex(got.as_ref()),
-                hex(&self.want)
+                super::colon_hex(&got),
+                super::colon_hex(&self.want)
             )));
         }
         let (_, cert) = x509_parser::parse_x509_certificate(end_entity)

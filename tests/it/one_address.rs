@@ -66,6 +66,18 @@ fn answering(body: &'static str) -> String {
     url
 }
 
+/// What `packspaces bot URL` says when it fails, checked to be one line.
+fn bot_refused(url: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_packspaces"))
+        .args(["bot", url, "--no-audio"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    stderr
+}
+
 #[test]
 fn garbage_in_our_document_is_a_one_line_error() {
     for (body, want) in [
@@ -75,14 +87,7 @@ fn garbage_in_our_document_is_a_one_line_error() {
         ),
         (r#"{"packspaces":1,"peerjs":7}"#, "invalid type"),
     ] {
-        let url = answering(body);
-        let out = Command::new(env!("CARGO_BIN_EXE_packspaces"))
-            .args(["bot", &url, "--no-audio"])
-            .output()
-            .unwrap();
-        assert!(!out.status.success());
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(stderr.lines().count(), 1, "{stderr}");
+        let stderr = bot_refused(&answering(body));
         assert!(
             stderr.contains("/packspaces.json is a packspaces document we cannot use")
                 && stderr.contains(want),
@@ -104,14 +109,7 @@ fn a_server_that_is_not_there_is_named_in_the_error() {
         .local_addr()
         .unwrap()
         .port();
-    let url = format!("http://127.0.0.1:{port}/CSC342");
-    let out = Command::new(env!("CARGO_BIN_EXE_packspaces"))
-        .args(["bot", &url, "--no-audio"])
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let stderr = bot_refused(&format!("http://127.0.0.1:{port}/CSC342"));
     assert!(
         stderr.contains(&format!(
             "cannot connect to http://127.0.0.1:{port}/packspaces.json"
