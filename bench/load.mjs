@@ -9,31 +9,53 @@
 // `join-space` sent → `user-connected` at a member of that space), and members send OFFER
 // and CANDIDATE messages to another member of their space (latency: sent → received).
 // Reports p50/p99 of both, the servers' resident memory and CPU, and the first step where a
-// server stops keeping up (p99 over 50 ms, or a message that never arrives).
+// server stops keeping up (p99 over 50 ms, a message that never arrives, or a member that
+// cannot connect). The timed members (two in each of the first 100 spaces) live in this
+// process; the rest are held by crowd processes (bench/load-crowd.mjs), each from its own
+// loopback address.
 // Run from the repo root after `cargo build --release`:
-//   node bench/load.mjs [--members 2000] [--spaces 200] [--step 250] [--targets serve,node]
-import { spawn } from "node:child_process";
-import { createRequire } from "node:module";
+//   node bench/load.mjs [--members 2000] [--spaces 200] [--step 250] [--from STEP]
+//                       [--seconds 5] [--targets serve,node] [--crowds N]
+// The server holds two sockets a member: past about 9,500 members raise the open-file limit
+// first (the script says how far).
+import { spawn, fork } from "node:child_process";
+import { readFileSync } from "node:fs";
 import path from "node:path";
 import os from "node:os";
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), "..");
 const nodeDir = path.join(root, "tests/node");
-// The clients the tests use, from tests/node (npm ci there first).
-const require = createRequire(path.join(nodeDir, "package.json"));
-const { io } = require("socket.io-client");
-const WebSocket = require("ws");
 const { option: opt, sleep, usage, startServe } = await import(path.join(root, "bench/lib.mjs"));
+const crowdScript = path.join(root, "bench/load-crowd.mjs");
+const { member } = await import(crowdScript);
 
 const MEMBERS = Number(opt("members", 2000));
 const SPACES = Number(opt("spaces", 200));
 const STEP = Number(opt("step", 250));
+const FROM = Number(opt("from", STEP)); // the first step's membership
 const targets = opt("targets", "serve,node").split(",");
 const LIMIT_MS = 50;
-const SAMPLE_SECONDS = 5;
+const SAMPLE_SECONDS = Number(opt("seconds", 5));
 // Classroom rates, for the whole server: joins (and leaves) and relayed messages a second.
 const JOINS_PER_SECOND = 10;
 const RELAYS_PER_SECOND = 40;
+
+// Spaces where joins and relays are timed (the first ones), and processes holding the rest
+// of the members: enough crowds that none holds more than 2,500.
+const OBSERVED_SPACES = Math.min(SPACES, 100);
+const CROWDS = Number(opt("crowds", Math.max(1, Math.ceil(MEMBERS / 2500))));
+
+/** The soft limit on open files of this process (servers and crowds inherit it). */
+function openFileLimit() {
+  const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
+  return m ? Number(m[1]) : Infinity;
+}
+// The server holds two sockets a member; say so before a run fails half-way with EMFILE.
+const filesNeeded = 2 * MEMBERS + 500;
+if (openFileLimit() < filesNeeded) {
+  console.error(`load.mjs: ${MEMBERS} members need about ${filesNeeded} open files in the server (two sockets a member); this shell allows ${openFileLimit()}: run \`ulimit -n ${filesNeeded}\` first (as root, or within the hard limit)`);
+  process.exit(2);
+}
 
 const children = [];
 process.on("exit", () => children.forEach((c) => c.kill("SIGKILL")));
@@ -60,11 +82,12 @@ function startNode(script, env = {}) {
 /** The servers of a target: where the space and PeerServer are, and their processes. */
 async function startTarget(name) {
   if (name === "serve") {
-    const [child, base] = await startServe(path.join(root, "target/release/packspaces"));
+    // Room for every member and the newcomers (5,000 by default, as npm peer).
+    const [child, base] = await startServe(path.join(root, "target/release/packspaces"), ["--max-peers", String(MEMBERS + 1000)]);
     children.push(child);
     return { name: "packspaces serve", spaceUrl: base, peerBase: `${base}peerjs/`, spaces: true, pids: [child.pid], stop: () => child.kill() };
   }
-  const [peer, peerUrl] = await startNode("peer-server.mjs");
+  const [peer, peerUrl] = await startNode("peer-server.mjs", { CONCURRENT_LIMIT: String(MEMBERS + 1000) });
   const [backend, backendUrl] = await startNode("workshop-backend.mjs");
   return {
     name: "workshop backend + npm peer",
@@ -76,42 +99,20 @@ async function startTarget(name) {
   };
 }
 
-let sequence = 0;
-
-/** One member: a PeerJS client and a space socket. Resolves once both are in. */
-async function member(target, space, onSignal, onUserConnected, beforeJoin = () => {}) {
-  const id = `m${process.pid}x${++sequence}`;
-  const token = Math.random().toString(36).slice(2);
-  const res = await fetch(`${target.peerBase}peerjs/id?ts=${Date.now()}`);
-  await res.text(); // the server's own id: we bring ours, as peerjs may
-  const ws = new WebSocket(`${target.peerBase.replace(/^http/, "ws")}peerjs?key=peerjs&id=${id}&token=${token}`);
-  await new Promise((resolve, reject) => {
-    ws.on("message", (data) => {
-      const msg = JSON.parse(data);
-      if (msg.type === "OPEN") resolve();
-      else onSignal(msg);
-    });
-    ws.on("error", reject);
+/** A crowd process connecting from `localAddress`; `add(spaces)` resolves to {ok, failed}. */
+async function startCrowd(target, localAddress) {
+  const child = fork(crowdScript, ["--crowd"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
+  children.push(child);
+  const replies = [];
+  child.on("message", (msg) => replies.shift()?.(msg));
+  const ask = (msg) => new Promise((resolve) => {
+    replies.push(resolve);
+    child.send(msg);
   });
-  const heartbeat = setInterval(() => ws.readyState === 1 && ws.send(JSON.stringify({ type: "HEARTBEAT" })), 5000);
-  const socket = io(target.spaceUrl, { transports: ["websocket"], forceNew: true, reconnection: false });
-  socket.on("user-connected", (peerId) => onUserConnected(peerId));
-  await new Promise((resolve, reject) => {
-    socket.on("connect", resolve);
-    socket.on("connect_error", reject);
-  });
-  beforeJoin(id);
-  socket.emit(...(target.spaces ? ["join-space", space, id] : ["join-space", id]));
+  child.send({ type: "start", target: { spaceUrl: target.spaceUrl, peerBase: target.peerBase, spaces: target.spaces }, localAddress });
   return {
-    id,
-    space,
-    ws,
-    socket,
-    close() {
-      clearInterval(heartbeat);
-      socket.disconnect();
-      ws.close();
-    },
+    add: (spaces) => (spaces.length ? ask({ type: "add", spaces }) : Promise.resolve({ ok: 0, failed: 0 })),
+    close: () => ask({ type: "close" }),
   };
 }
 
@@ -119,7 +120,10 @@ async function run(targetName) {
   const target = await startTarget(targetName);
   await sleep(500);
   const base = target.pids.map(usage);
-  const members = [];
+  const crowds = await Promise.all(Array.from({ length: CROWDS }, (_, i) => startCrowd(target, `127.0.0.${10 + i}`)));
+  const members = []; // held here
+  let held = 0; // held by the crowds
+  let placed = 0; // members asked for, here and in crowds
   const bySpace = new Map();
   const pending = new Map(); // key -> sent time
   const joinLatencies = [];
@@ -142,19 +146,35 @@ async function run(targetName) {
   };
   const rows = [];
   let failedAt = null;
-  for (let target_count = STEP; target_count <= MEMBERS; target_count += STEP) {
-    // Bring members in, 50 at a time.
-    while (members.length < target_count) {
-      const batch = [];
-      for (let i = 0; i < 50 && members.length + batch.length < target_count; i++) {
-        const space = `S${(members.length + batch.length) % SPACES}`;
-        batch.push(member(target, space, onSignal, onUserConnected));
-      }
-      for (const m of await Promise.all(batch)) {
+  for (let target_count = FROM; target_count <= MEMBERS; target_count += STEP) {
+    // Bring members in: the first two of each observed space here (they hear the timed
+    // joins and send and receive the timed relays), the rest through the crowds,
+    // round-robin. Few here: with the workshop backend every join reaches every member,
+    // and this process must not be what delays them.
+    const here = [];
+    const toCrowd = crowds.map(() => []);
+    for (; placed < target_count; placed++) {
+      const space = `S${placed % SPACES}`;
+      if (placed < 2 * SPACES && placed % SPACES < OBSERVED_SPACES) here.push(space);
+      else toCrowd[placed % crowds.length].push(space);
+    }
+    const crowdsDone = Promise.all(crowds.map((c, i) => c.add(toCrowd[i])));
+    for (let i = 0; i < here.length; i += 50) {
+      const batch = here.slice(i, i + 50).map((space) => member(target, space, { onSignal, onUserConnected }));
+      for (const r of await Promise.allSettled(batch)) {
+        if (r.status === "rejected") {
+          lost++;
+          continue;
+        }
+        const m = r.value;
         members.push(m);
         if (!bySpace.has(m.space)) bySpace.set(m.space, []);
         bySpace.get(m.space).push(m);
       }
+    }
+    for (const { ok, failed } of await crowdsDone) {
+      held += ok;
+      lost += failed;
     }
     await sleep(1000);
     joinLatencies.length = 0;
@@ -174,9 +194,11 @@ async function run(targetName) {
         try {
           // From the newcomer's `join-space` (its connections are already up).
           joinsStarted++;
-          const m = await member(target, space, () => {}, () => {}, (id) => {
-            joinsSent++;
-            pending.set(`join:${id}`, performance.now());
+          const m = await member(target, space, {
+            beforeJoin: (id) => {
+              joinsSent++;
+              pending.set(`join:${id}`, performance.now());
+            },
           });
           joiners.push(m);
           setTimeout(() => m.close(), 1000);
@@ -209,7 +231,7 @@ async function run(targetName) {
     const cpu = (100 * after.reduce((s, u, i) => s + u.cpu - before[i].cpu, 0)) / wall;
     const rss = after.reduce((s, u) => s + u.rss, 0);
     const row = {
-      members: members.length,
+      members: members.length + held,
       joinP50: quantile(joinLatencies, 0.5), joinP99: quantile(joinLatencies, 0.99),
       relayP50: quantile(relayLatencies, 0.5), relayP99: quantile(relayLatencies, 0.99),
       joins: joinLatencies.length, relays: relayLatencies.length, lost, cpu, rss,
@@ -224,6 +246,7 @@ async function run(targetName) {
   }
   const baseRss = base.reduce((s, u) => s + u.rss, 0);
   for (const m of members) m.close();
+  await Promise.all(crowds.map((c) => c.close()));
   await sleep(500);
   target.stop();
   await sleep(1000);
@@ -236,8 +259,8 @@ for (const t of targets) results.push(await run(t));
 const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
 console.log(`## Load: members one server holds (issue 13)
 
-- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${os.cpus().length} CPUs, ${(os.cpus()[0] || {}).model}; load generator and servers on this one machine
-- Command: \`node bench/load.mjs ${process.argv.slice(2).join(" ")}\`; steps of ${STEP} up to ${MEMBERS} members in ${SPACES} spaces; per step ${SAMPLE_SECONDS} s of ${JOINS_PER_SECOND} joins/s (each leaves after 1 s) and ${RELAYS_PER_SECOND} relays/s (OFFER and CANDIDATE alternately)
+- Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${os.cpus().length} CPUs, ${(os.cpus()[0] || {}).model}; load generator (this process and ${CROWDS} crowd processes) and servers on this one machine
+- Command: \`node bench/load.mjs ${process.argv.slice(2).join(" ")}\`; steps of ${STEP} from ${FROM} up to ${MEMBERS} members in ${SPACES} spaces; per step ${SAMPLE_SECONDS} s of ${JOINS_PER_SECOND} joins/s (each leaves after 1 s) and ${RELAYS_PER_SECOND} relays/s (OFFER and CANDIDATE alternately)
 `);
 for (const r of results) {
   console.log(`### ${r.name}\n`);

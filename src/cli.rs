@@ -381,6 +381,18 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub self_signed: SelfSignedArgs,
+
+    /// Share spaces and PeerJS ids with the other `serve` instances using this Redis
+    /// (e.g. redis://10.0.0.5:6379), so that a load balancer can spread a class over
+    /// several machines; without it everything stays in this process.
+    #[arg(long, value_name = "URL")]
+    pub redis: Option<String>,
+
+    /// PeerJS clients connected at once, at most; beyond it newcomers are refused with
+    /// "Server has reached its concurrent user limit" (npm `peer`'s default is also 5000).
+    /// Each member holds two sockets: raise the open-file limit (`ulimit -n`) to match.
+    #[arg(long, default_value_t = 5000, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_peers: u32,
 }
 
 #[derive(Debug, Args)]

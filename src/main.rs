@@ -84,6 +84,8 @@ fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {
     }
     options.page.ice_servers = args.turn.servers(&args.ice_servers)?;
     options.static_dir = args.static_dir;
+    options.peer.concurrent_limit = args.max_peers as usize;
+    options.redis = args.redis;
     Ok(options)
 }
 

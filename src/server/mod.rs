@@ -1,7 +1,9 @@
 //! `packspaces serve`: the whole classroom backend on one port — Socket.IO spaces
 //! (`spaces`), a PeerJS-compatible PeerServer under `/peerjs` (`peerserver`) and the
 //! browser page at `/` and `/<space>` (`page`) with the libraries it loads (`vendor`).
+//! With `--redis`, several instances share spaces and PeerJS ids (`cluster`).
 
+pub mod cluster;
 pub mod page;
 pub mod peerserver;
 pub mod spaces;
@@ -24,8 +26,12 @@ use tower_http::services::ServeDir;
 
 use crate::space::protocol::is_valid_space;
 use crate::tls::certificate::ServerCertificate;
+use cluster::bus::Bus;
+use cluster::presence::{self, LocalState};
+use cluster::{Cluster, ClusterAdapter};
 use page::PageOptions;
 use peerserver::{PeerServer, PeerServerConfig};
+use socketioxide_redis::RedisAdapterCtr;
 use spaces::Spaces;
 
 /// Where the PeerServer lives on our port.
@@ -43,6 +49,8 @@ pub struct ServeOptions {
     pub peer: PeerServerConfig,
     /// HTTPS (and wss) on the same port with this certificate; plain HTTP without.
     pub tls: Option<Arc<ServerCertificate>>,
+    /// Share spaces and PeerJS ids with other instances through this Redis (`redis://…`).
+    pub redis: Option<String>,
 }
 
 impl ServeOptions {
@@ -61,6 +69,7 @@ impl ServeOptions {
             static_dir: None,
             peer: PeerServerConfig::default(),
             tls: None,
+            redis: None,
         }
     }
 }
@@ -79,6 +88,26 @@ pub enum ServeError {
     },
     #[error("static directory {0} does not exist")]
     NoStaticDir(PathBuf),
+    #[error(transparent)]
+    Redis(#[from] cluster::bus::BusError),
+    #[error("cannot share spaces through Redis: {0}")]
+    Adapter(String),
+}
+
+/// The Socket.IO server, alone or in a cluster.
+#[derive(Clone)]
+enum SpacesIo {
+    Alone(SocketIo),
+    Clustered(SocketIo<ClusterAdapter>),
+}
+
+impl SpacesIo {
+    async fn close(&self) {
+        match self {
+            SpacesIo::Alone(io) => io.close().await,
+            SpacesIo::Clustered(io) => io.close().await,
+        }
+    }
 }
 
 /// A server running in the background; stops when [`RunningServer::stop`] is called or
@@ -88,7 +117,7 @@ pub struct RunningServer {
     /// Serving HTTPS.
     pub secure: bool,
     pub spaces: Arc<Mutex<Spaces>>,
-    io: SocketIo,
+    io: SpacesIo,
     peer_server: PeerServer,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
@@ -160,13 +189,12 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
         .local_addr()
         .map_err(|e| ServeError::Bind { addr, source: e })?;
 
-    let (io_layer, io) = SocketIo::builder()
-        .max_payload(64 << 10)
-        .max_buffer_size(256)
-        .build_layer();
+    let cluster = match &options.redis {
+        Some(url) => Some(Arc::new(Cluster::new(Bus::connect(url).await?))),
+        None => None,
+    };
     let spaces = Arc::new(Mutex::new(Spaces::default()));
-    spaces::attach(&io, spaces.clone());
-    let peer_server = PeerServer::start(options.peer.clone());
+    let peer_server = PeerServer::start(options.peer.clone(), cluster.clone());
 
     let page_html: Arc<str> = page::render(&options.page).into();
     let about = crate::discover::ServerInfo::new(
@@ -190,7 +218,29 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
     if let Some(dir) = &options.static_dir {
         app = app.nest_service("/static", ServeDir::new(dir));
     }
-    let app = app.layer(io_layer);
+    let io_builder = SocketIo::builder()
+        .max_payload(64 << 10)
+        .max_buffer_size(256);
+    let (app, io) = match &cluster {
+        None => {
+            let (layer, io) = io_builder.build_layer();
+            spaces::attach(&io, spaces.clone());
+            (app.layer(layer), SpacesIo::Alone(io))
+        }
+        Some(cluster) => {
+            let adapter =
+                RedisAdapterCtr::new_with_driver(cluster.bus.clone(), Cluster::adapter_config());
+            let (layer, io) = io_builder
+                .with_adapter::<ClusterAdapter>(adapter)
+                .build_layer();
+            spaces::attach_clustered(&io, spaces.clone(), cluster.clone())
+                .await
+                .map_err(ServeError::Adapter)?;
+            start_presence(cluster, &io, &spaces, &peer_server);
+            tracing::info!("instance {} sharing spaces through Redis", cluster.node);
+            (app.layer(layer), SpacesIo::Clustered(io))
+        }
+    };
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let stopped = async move {
@@ -224,6 +274,34 @@ pub async fn start(options: ServeOptions) -> Result<RunningServer, ServeError> {
         shutdown: Some(shutdown_tx),
         task: Some(task),
     })
+}
+
+/// Keeps this instance's lease in the cluster, reaps dead instances and writes this
+/// instance's members again after Redis comes back.
+fn start_presence(
+    cluster: &Arc<Cluster>,
+    io: &SocketIo<ClusterAdapter>,
+    spaces: &Arc<Mutex<Spaces>>,
+    peer_server: &PeerServer,
+) {
+    let members = spaces.clone();
+    let peers = peer_server.clone();
+    let local = LocalState {
+        members: Box::new(move || {
+            members
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .all()
+        }),
+        peers: Box::new(move || peers.realm().clients()),
+    };
+    let io = io.clone();
+    let node = cluster.node.clone();
+    presence::spawn(cluster, local, move |announcement| {
+        let io = io.clone();
+        let node = node.clone();
+        async move { spaces::announce(&io, &node, announcement).await }
+    });
 }
 
 fn space_page(space: &str, html: &str) -> Response {

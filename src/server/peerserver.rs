@@ -25,6 +25,8 @@ use tokio::sync::mpsc;
 use crate::peerjs::protocol::{
     Envelope, ErrorPayload, MessageType, TypeField, errors, is_valid_id,
 };
+use crate::server::cluster::Cluster;
+use crate::server::cluster::peers::Claim;
 
 /// Limits and timings. Defaults follow `peer` 1.0.2 where it has them.
 #[derive(Debug, Clone)]
@@ -36,6 +38,7 @@ pub struct PeerServerConfig {
     pub alive_timeout: Duration,
     /// How often queues and liveness are checked.
     pub check_interval: Duration,
+    /// PeerJS clients connected at once; beyond it newcomers get `ERROR` (peer: 5000).
     pub concurrent_limit: usize,
     /// Largest websocket message accepted (an SDP is a few KiB).
     pub max_message_bytes: usize,
@@ -77,16 +80,49 @@ pub enum Outgoing {
 /// A message on its way from `src` to `dst` (queued while `dst` is away), written as a
 /// PeerJS [`Envelope`].
 #[derive(Debug, Clone, PartialEq)]
-struct Relay {
+pub struct Relay {
     kind: MessageType,
     src: String,
     dst: Option<String>,
     /// Relayed untouched, as `peer` does.
     payload: Option<Value>,
+    /// Already passed between instances of a cluster (it is not sent on again).
+    forwarded: bool,
 }
 
 impl Relay {
-    fn to_json(&self) -> String {
+    fn new(kind: MessageType, src: String, dst: Option<String>, payload: Option<Value>) -> Self {
+        Self {
+            kind,
+            src,
+            dst,
+            payload,
+            forwarded: false,
+        }
+    }
+
+    pub fn dst(&self) -> Option<&str> {
+        self.dst.as_deref()
+    }
+
+    /// Reads what [`Relay::to_json`] wrote (another instance's relay); `None` for anything
+    /// that is not a relayable message with a sender.
+    pub fn from_json(text: &str) -> Option<Relay> {
+        let envelope = Envelope::parse(text)?;
+        let kind @ (MessageType::Offer
+        | MessageType::Answer
+        | MessageType::Candidate
+        | MessageType::Leave
+        | MessageType::Expire) = envelope.known()?
+        else {
+            return None;
+        };
+        let src = envelope.src.filter(|s| is_valid_id(s))?;
+        Some(Relay::new(kind, src, envelope.dst, envelope.payload))
+    }
+
+    /// The message as its destination client receives it.
+    pub fn to_json(&self) -> String {
         Envelope {
             kind: TypeField::Known(self.kind),
             src: Some(self.src.clone()),
@@ -141,6 +177,9 @@ pub struct Realm {
     config: PeerServerConfig,
     clients: HashMap<String, Client>,
     queues: HashMap<String, Queue>,
+    /// In a cluster: where messages for clients that are not here go first (to be routed
+    /// to their instance, or handed back with [`Realm::transmit_here`]).
+    elsewhere: Option<mpsc::UnboundedSender<Relay>>,
 }
 
 impl Realm {
@@ -149,7 +188,14 @@ impl Realm {
             config,
             clients: HashMap::new(),
             queues: HashMap::new(),
+            elsewhere: None,
         }
+    }
+
+    /// Messages for clients that are not here are sent to `elsewhere` instead of being
+    /// queued or dropped here.
+    pub fn send_absent_to(&mut self, elsewhere: mpsc::UnboundedSender<Relay>) {
+        self.elsewhere = Some(elsewhere);
     }
 
     pub fn config(&self) -> &PeerServerConfig {
@@ -221,6 +267,41 @@ impl Realm {
         }
     }
 
+    /// Whether a client with this id is connected.
+    pub fn holds(&self, id: &str) -> bool {
+        self.clients.contains_key(id)
+    }
+
+    /// (id, token) of every client.
+    pub fn clients(&self) -> Vec<(String, String)> {
+        self.clients
+            .iter()
+            .map(|(id, c)| (id.clone(), c.token.clone()))
+            .collect()
+    }
+
+    /// Closes client `id`'s socket (it reconnected through another instance).
+    pub fn kick(&mut self, id: &str) {
+        if let Some(client) = self.clients.remove(id) {
+            let _ = client.tx.try_send(Outgoing::Close);
+        }
+    }
+
+    /// Delivers a message here, or queues or drops it as for an absent client here: it
+    /// came from another instance, or no instance holds its destination.
+    pub fn transmit_here(&mut self, mut message: Relay, now: Instant) {
+        message.forwarded = true;
+        self.transmit(message, now);
+    }
+
+    /// The messages queued for `id` (it connected at another instance).
+    pub fn take_queue(&mut self, id: &str) -> Vec<Relay> {
+        self.queues
+            .remove(id)
+            .map(|q| q.messages)
+            .unwrap_or_default()
+    }
+
     /// A text message from client `id` on websocket `conn`. Malformed or unknown
     /// messages are ignored, as `peer` does.
     pub fn message(&mut self, conn: u64, id: &str, text: &str, now: Instant) {
@@ -250,12 +331,12 @@ impl Realm {
             return;
         }
         // The sender is who the connection says, whatever `src` the message claims.
-        let relay = Relay {
+        let relay = Relay::new(
             kind,
-            src: id.to_string(),
-            dst: envelope.dst,
-            payload: envelope.payload.filter(|p| !p.is_null()),
-        };
+            id.to_string(),
+            envelope.dst,
+            envelope.payload.filter(|p| !p.is_null()),
+        );
         self.transmit(relay, now);
     }
 
@@ -279,16 +360,16 @@ impl Realm {
                     tracing::info!("peerserver: {dst} is gone");
                     self.clients.remove(dst);
                     self.transmit(
-                        Relay {
-                            kind: MessageType::Leave,
-                            src: dst.clone(),
-                            dst: Some(message.src),
-                            payload: None,
-                        },
+                        Relay::new(MessageType::Leave, dst.clone(), Some(message.src), None),
                         now,
                     );
                 }
             }
+            return;
+        }
+        if let (Some(elsewhere), Some(_), false) = (&self.elsewhere, &dst, message.forwarded) {
+            // Perhaps at another instance; handed back if not.
+            let _ = elsewhere.send(message);
             return;
         }
         match (message.kind, dst) {
@@ -332,12 +413,7 @@ impl Realm {
             for message in queue.messages {
                 if seen.insert((message.src.clone(), dst.clone())) {
                     self.transmit(
-                        Relay {
-                            kind: MessageType::Expire,
-                            src: dst.clone(),
-                            dst: Some(message.src),
-                            payload: None,
-                        },
+                        Relay::new(MessageType::Expire, dst.clone(), Some(message.src), None),
                         now,
                     );
                 }
@@ -371,18 +447,35 @@ pub struct PeerServer {
     next_conn: Arc<std::sync::atomic::AtomicU64>,
     /// Ends every open websocket when the server stops.
     closing: tokio_util::sync::CancellationToken,
+    /// Other instances sharing ids and relays (`serve --redis`).
+    cluster: Option<Arc<Cluster>>,
 }
 
 impl PeerServer {
     /// Creates the server and starts its housekeeping task, which ends when the last
-    /// handle is dropped.
-    pub fn start(config: PeerServerConfig) -> Self {
+    /// handle is dropped; in a cluster, also the task that routes messages between
+    /// instances (until [`PeerServer::close`]).
+    pub fn start(config: PeerServerConfig, cluster: Option<Arc<Cluster>>) -> Self {
         let interval = config.check_interval;
+        let mut realm = Realm::new(config);
+        let absent = cluster.as_ref().map(|_| {
+            let (tx, rx) = mpsc::unbounded_channel();
+            realm.send_absent_to(tx);
+            rx
+        });
         let server = Self {
-            realm: Arc::new(Mutex::new(Realm::new(config))),
+            realm: Arc::new(Mutex::new(realm)),
             next_conn: Arc::default(),
             closing: tokio_util::sync::CancellationToken::new(),
+            cluster: cluster.clone(),
         };
+        if let (Some(cluster), Some(absent)) = (cluster, absent) {
+            tokio::spawn(crate::server::cluster::routing::run(
+                server.clone(),
+                cluster,
+                absent,
+            ));
+        }
         let weak: Weak<Mutex<Realm>> = Arc::downgrade(&server.realm);
         tokio::spawn(async move {
             loop {
@@ -402,8 +495,13 @@ impl PeerServer {
         self.closing.cancel();
     }
 
-    fn realm(&self) -> std::sync::MutexGuard<'_, Realm> {
+    pub(crate) fn realm(&self) -> std::sync::MutexGuard<'_, Realm> {
         self.realm.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Cancelled when the server stops.
+    pub(crate) fn closing(&self) -> &tokio_util::sync::CancellationToken {
+        &self.closing
     }
 
     /// Routes under `base` (e.g. `/peerjs`), as `peer` mounts them.
@@ -432,6 +530,27 @@ impl PeerServer {
             tx,
             Instant::now(),
         );
+        let token = query.get("token").cloned().unwrap_or_default();
+        let refused = match (refused, &self.cluster) {
+            (Ok(()), Some(cluster)) => match cluster.claim_peer(&id, &token).await {
+                Claim::Granted => {
+                    cluster.announce_online(&id).await;
+                    Ok(())
+                }
+                Claim::Moved => {
+                    // `peer` sends no second OPEN to a client reconnecting with its token;
+                    // new here, it was the first thing put in this channel.
+                    let _open = rx.try_recv();
+                    cluster.announce_online(&id).await;
+                    Ok(())
+                }
+                Claim::Taken => {
+                    self.realm().disconnect(conn, &id);
+                    Err(Refusal::IdTaken)
+                }
+            },
+            (refused, _) => refused,
+        };
         if let Err(refusal) = refused {
             let _ = socket.send(Message::Text(refusal.to_json().into())).await;
             let _ = socket.send(Message::Close(None)).await;
@@ -466,7 +585,15 @@ impl PeerServer {
                 },
             }
         }
-        self.realm().disconnect(conn, &id);
+        let gone = {
+            let mut realm = self.realm();
+            realm.disconnect(conn, &id);
+            // Not when the same client reconnected here meanwhile.
+            !realm.holds(&id)
+        };
+        if let (true, Some(cluster)) = (gone, &self.cluster) {
+            cluster.release_peer(&id, &token).await;
+        }
         let _ = socket.send(Message::Close(None)).await;
     }
 }

@@ -3,6 +3,10 @@
 //! room); `user-connected` / `user-disconnected` reach the *other* members of that space
 //! only. A newcomer is also told who is already there with `space-members` (an event the
 //! workshop page simply ignores).
+//!
+//! In a cluster (`serve --redis`) the same handlers run over the Redis adapter, so these
+//! events reach members at every instance, and `space-members` comes from the cluster's
+//! record of the space ([`crate::server::cluster::presence`]).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -12,11 +16,14 @@ use serde::Deserialize;
 use serde::de::{Deserializer, SeqAccess, Visitor};
 use serde_json::Value;
 use socketioxide::SocketIo;
+use socketioxide::adapter::{Adapter, LocalAdapter};
 use socketioxide::extract::{SocketRef, TryData};
 use socketioxide::handler::ConnectHandler as _;
 use socketioxide::socket::Sid;
 
 use crate::peerjs::protocol::is_valid_id;
+use crate::server::cluster::presence::Announcement;
+use crate::server::cluster::{Cluster, ClusterAdapter};
 use crate::space::protocol::{DEFAULT_SPACE, is_valid_space};
 use crate::space::protocol::{
     JOIN_SPACE, SPACE_ERROR, SPACE_MEMBERS, USER_CONNECTED, USER_DISCONNECTED,
@@ -152,6 +159,18 @@ impl Spaces {
         self.leave(sid)
     }
 
+    /// (space, peer id) of every member.
+    pub fn all(&self) -> Vec<(String, String)> {
+        self.members
+            .iter()
+            .flat_map(|(space, members)| {
+                members
+                    .iter()
+                    .map(move |(_, m)| (space.clone(), m.peer_id.clone()))
+            })
+            .collect()
+    }
+
     pub fn members(&self, space: &str) -> Vec<Member> {
         self.members
             .get(space)
@@ -165,33 +184,72 @@ fn room(space: &str) -> String {
     format!("space:{space}")
 }
 
+/// The socket.io room of every socket connected to one instance of a cluster.
+fn instance_room(node: &str) -> String {
+    format!("instance:{node}")
+}
+
 /// Registers the default namespace's handlers on `io`.
-///
+pub fn attach(io: &SocketIo, spaces: Arc<Mutex<Spaces>>) {
+    io.ns(
+        "/",
+        (async || {}).with(register_first::<LocalAdapter>(spaces, None)),
+    );
+}
+
+/// Registers the default namespace's handlers on a clustered `io`; resolves once the
+/// adapter listens to the other instances.
+pub async fn attach_clustered(
+    io: &SocketIo<ClusterAdapter>,
+    spaces: Arc<Mutex<Spaces>>,
+    cluster: Arc<Cluster>,
+) -> Result<(), String> {
+    io.ns(
+        "/",
+        (async || {}).with(register_first::<ClusterAdapter>(spaces, Some(cluster))),
+    )
+    .await
+    .map_err(|e| e.to_string())
+}
+
 /// The event handlers are attached in a connect *middleware*: socketioxide sends the
 /// connect acknowledgement before it runs the connect handler, so a client that emits
 /// `join-space` the moment it is accepted could otherwise beat the registration, and its
 /// join would be lost. Middlewares run before the acknowledgement.
-pub fn attach(io: &SocketIo, spaces: Arc<Mutex<Spaces>>) {
-    let register_first = move |socket: SocketRef| {
-        register(socket, spaces.clone());
-        async { Ok::<(), std::convert::Infallible>(()) }
-    };
-    io.ns("/", (async || {}).with(register_first));
+fn register_first<A: Adapter>(
+    spaces: Arc<Mutex<Spaces>>,
+    cluster: Option<Arc<Cluster>>,
+) -> impl Fn(SocketRef<A>) -> std::future::Ready<Result<(), std::convert::Infallible>>
++ Clone
++ Send
++ Sync
++ 'static {
+    move |socket: SocketRef<A>| {
+        register(socket, spaces.clone(), cluster.clone());
+        std::future::ready(Ok(()))
+    }
 }
 
 /// Registers one connected socket's event handlers.
-fn register(socket: SocketRef, spaces: Arc<Mutex<Spaces>>) {
-    let on_join = spaces.clone();
+fn register<A: Adapter>(
+    socket: SocketRef<A>,
+    spaces: Arc<Mutex<Spaces>>,
+    cluster: Option<Arc<Cluster>>,
+) {
+    if let Some(cluster) = &cluster {
+        socket.join(instance_room(&cluster.node));
+    }
+    let on_join = (spaces.clone(), cluster.clone());
     socket.on(
         JOIN_SPACE,
-        move |socket: SocketRef, TryData(args): TryData<JoinArgs>| {
-            let spaces = on_join.clone();
-            async move { join_space(socket, args.map(|a| a.0), spaces).await }
+        move |socket: SocketRef<A>, TryData(args): TryData<JoinArgs>| {
+            let (spaces, cluster) = on_join.clone();
+            async move { join_space(socket, args.map(|a| a.0), spaces, cluster).await }
         },
     );
-    let on_leave = spaces.clone();
-    socket.on_disconnect(move |socket: SocketRef| {
-        let spaces = on_leave.clone();
+    socket.on_disconnect(move |socket: SocketRef<A>| {
+        let spaces = spaces.clone();
+        let cluster = cluster.clone();
         async move {
             let left = spaces
                 .lock()
@@ -199,16 +257,40 @@ fn register(socket: SocketRef, spaces: Arc<Mutex<Spaces>>) {
                 .forget(socket.id);
             if let Some((space, peer)) = left {
                 tracing::info!("space {space:?}: {peer} left");
+                if let Some(cluster) = &cluster {
+                    cluster.space_left(&space, &peer).await;
+                }
                 let _ = socket.to(room(&space)).emit(USER_DISCONNECTED, &peer).await;
             }
         }
     });
 }
 
-async fn join_space(
-    socket: SocketRef,
+/// Tells a space's members, at every instance, what the cluster learned (see
+/// [`Announcement`]).
+pub async fn announce(io: &SocketIo<ClusterAdapter>, node: &str, announcement: Announcement) {
+    let sent = match &announcement {
+        Announcement::Gone { space, peer } => {
+            tracing::info!("space {space:?}: {peer} left (its instance died)");
+            io.to(room(space)).emit(USER_DISCONNECTED, peer).await
+        }
+        Announcement::Back { space, peer } => {
+            io.to(room(space))
+                .except(instance_room(node))
+                .emit(USER_CONNECTED, peer)
+                .await
+        }
+    };
+    if let Err(e) = sent {
+        tracing::warn!("cluster: could not announce {announcement:?}: {e}");
+    }
+}
+
+async fn join_space<A: Adapter>(
+    socket: SocketRef<A>,
     args: Result<Vec<Value>, impl std::fmt::Display>,
     spaces: Arc<Mutex<Spaces>>,
+    cluster: Option<Arc<Cluster>>,
 ) {
     let parsed = args
         .map_err(|_| JoinError::BadArguments)
@@ -235,18 +317,27 @@ async fn join_space(
             return;
         }
     };
-    if let Some((old_space, old_peer)) = joined.left {
-        socket.leave(room(&old_space));
+    if let Some((old_space, old_peer)) = &joined.left {
+        socket.leave(room(old_space));
         let _ = socket
-            .to(room(&old_space))
-            .emit(USER_DISCONNECTED, &old_peer)
+            .to(room(old_space))
+            .emit(USER_DISCONNECTED, old_peer)
             .await;
     }
-    tracing::info!(
-        "space {space:?}: {peer} joined, {} there",
-        joined.others.len()
-    );
-    let _ = socket.emit(SPACE_MEMBERS, &joined.others);
+    let mut others = joined.others;
+    if let Some(cluster) = &cluster {
+        let left = joined.left.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
+        // Without Redis, the members here are all we know.
+        if let Some(everyone) = cluster.space_joined(&space, &peer, left).await {
+            for member in everyone {
+                if !others.contains(&member) {
+                    others.push(member);
+                }
+            }
+        }
+    }
+    tracing::info!("space {space:?}: {peer} joined, {} there", others.len());
+    let _ = socket.emit(SPACE_MEMBERS, &others);
     let _ = socket.to(room(&space)).emit(USER_CONNECTED, &peer).await;
     socket.join(room(&space));
 }

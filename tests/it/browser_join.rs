@@ -226,6 +226,9 @@ enum Backend {
     /// The workshop's Node backend (one global space, serving the same page) beside the npm
     /// `peer` PeerServer: what a class runs without packspaces.
     Workshop,
+    /// Two `serve` instances sharing the test's own Redis (`--redis`): the browser's page
+    /// at one, the terminal at the other.
+    Cluster,
 }
 
 /// A running backend: the page URL for the browser and the session's configuration.
@@ -235,10 +238,16 @@ enum Running {
         _peer_server: common::NodeServer,
         _backend: common::NodeServer,
     },
+    Cluster {
+        _page_at: packspaces::server::RunningServer,
+        _terminal_at: packspaces::server::RunningServer,
+        _redis: common::redis::RedisServer,
+    },
 }
 
-async fn start_backend(backend: Backend, peerjs: &str) -> (Running, String, SessionConfig) {
-    match backend {
+/// `None` when the backend's tools are missing (the scenario skips).
+async fn start_backend(backend: Backend, peerjs: &str) -> Option<(Running, String, SessionConfig)> {
+    Some(match backend {
         Backend::Serve => {
             let server = common::serve_with_page_libraries(peerjs).await;
             let base = server.url();
@@ -262,7 +271,25 @@ async fn start_backend(backend: Backend, peerjs: &str) -> (Running, String, Sess
             };
             (running, url, config)
         }
-    }
+        Backend::Cluster => {
+            let redis = common::redis::RedisServer::start()?;
+            let instance = || {
+                let mut options = common::page_libraries_options(peerjs);
+                options.redis = Some(redis.url());
+                packspaces::server::start(options)
+            };
+            let page_at = instance().await.unwrap();
+            let terminal_at = instance().await.unwrap();
+            let url = format!("{}CSC342?name=Browser", page_at.url());
+            let config = session_config(&terminal_at.url());
+            let running = Running::Cluster {
+                _page_at: page_at,
+                _terminal_at: terminal_at,
+                _redis: redis,
+            };
+            (running, url, config)
+        }
+    })
 }
 
 async fn scenario(backend: Backend, browser: Browser, peerjs: &str, browser_first: bool) {
@@ -284,7 +311,9 @@ async fn run_scenario(backend: Backend, browser: Browser, peerjs: &str, browser_
             .with_test_writer()
             .try_init();
     }
-    let (running, url, config) = start_backend(backend, peerjs).await;
+    let Some((running, url, config)) = start_backend(backend, peerjs).await else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let camera = camera_file(dir.path());
     let (page, session) = if browser_first {
@@ -352,6 +381,8 @@ scenarios! {
     workshop_terminal_calls_chromium_peerjs_1_3_1: Backend::Workshop, Browser::Chromium, "peerjs-1.3.1", false;
     workshop_firefox_calls_the_terminal_peerjs_1_5: Backend::Workshop, Browser::Firefox, "peerjs", true;
     workshop_terminal_calls_firefox_peerjs_1_3_1: Backend::Workshop, Browser::Firefox, "peerjs-1.3.1", false;
+    cluster_chromium_calls_a_terminal_at_another_instance: Backend::Cluster, Browser::Chromium, "peerjs-1.3.1", true;
+    cluster_a_terminal_calls_chromium_at_another_instance: Backend::Cluster, Browser::Chromium, "peerjs", false;
 }
 
 /// The browser's participant in the terminal, once it satisfies `ok` (within `within`).
@@ -415,7 +446,9 @@ async fn chromium_changes_its_picture_size_and_pauses_its_camera_mid_call() {
         return;
     }
     let _turn = common::browser_turn().await;
-    let (running, url, config) = start_backend(Backend::Serve, "peerjs").await;
+    let (running, url, config) = start_backend(Backend::Serve, "peerjs")
+        .await
+        .expect("serve needs no tools");
     let dir = tempfile::tempdir().unwrap();
     let camera = camera_file(dir.path());
     let mut page = Page::open(Browser::Chromium.driver().0, &url, Some(&camera));

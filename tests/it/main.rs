@@ -12,6 +12,7 @@ mod bitrate_requests;
 mod browser_audio;
 mod browser_join;
 mod camera;
+mod cluster;
 mod demo;
 mod garbage_rtp;
 mod https;

@@ -2,62 +2,15 @@
 //! process, and the workshop's own Node backend (socket.io 4) when Node.js is there.
 
 use crate::common;
+use crate::common::space_member::Member;
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::time::Duration;
 
 use packspaces::server::{ServeOptions, start};
-use packspaces::space::{SpaceEvent, SpaceUrl, run};
-use tokio::sync::mpsc;
-use tokio_util::sync::CancellationToken;
+use packspaces::space::SpaceEvent;
 
 const LOCALHOST: IpAddr = IpAddr::V4(Ipv4Addr::LOCALHOST);
-
-struct Member {
-    events: mpsc::Receiver<SpaceEvent>,
-    cancel: CancellationToken,
-}
-
-impl Member {
-    fn join(url: &str, peer: &str) -> Member {
-        let (tx, events) = mpsc::channel(64);
-        let cancel = CancellationToken::new();
-        tokio::spawn(run(
-            SpaceUrl::parse(url).unwrap(),
-            peer.to_string(),
-            tx,
-            cancel.clone(),
-        ));
-        Member { events, cancel }
-    }
-
-    /// The next event that is not a member list (those are checked where they matter).
-    async fn next(&mut self) -> SpaceEvent {
-        tokio::time::timeout(Duration::from_secs(5), self.events.recv())
-            .await
-            .expect("an event within 5 s")
-            .expect("the client still runs")
-    }
-
-    async fn expect(&mut self, want: SpaceEvent) {
-        loop {
-            let got = self.next().await;
-            if got == want {
-                return;
-            }
-            assert!(
-                matches!(got, SpaceEvent::Members(_) | SpaceEvent::Joined),
-                "wanted {want:?}, got {got:?}"
-            );
-        }
-    }
-}
-
-impl Drop for Member {
-    fn drop(&mut self) {
-        self.cancel.cancel();
-    }
-}
 
 #[tokio::test]
 async fn members_of_a_space_on_packspaces_serve_see_each_other_come_and_go() {

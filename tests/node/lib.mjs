@@ -178,3 +178,38 @@ export async function reportPage(browser, page, url) {
     await sleep(500);
   }
 }
+
+/**
+ * A `redis-server` of the test's own on a free loopback port, nothing saved to disk, or
+ * null after explaining why the test is skipped (fails under CI). `url`, `stop()`.
+ */
+export async function startRedis(t) {
+  if (!requireTool(t, "/usr/bin/redis-server", "Debian redis-server, for serve --redis")) return null;
+  const net = await import("node:net");
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const child = spawn("/usr/bin/redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"], { stdio: "ignore" });
+  const answers = () =>
+    new Promise((resolve) => {
+      const socket = net.connect(port, "127.0.0.1", () => socket.write("PING\r\n"));
+      socket.on("data", (d) => {
+        socket.destroy();
+        resolve(String(d).startsWith("+PONG"));
+      });
+      socket.on("error", () => resolve(false));
+    });
+  await waitFor(answers, 10000, "redis-server to answer");
+  return {
+    url: `redis://127.0.0.1:${port}`,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.on("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+  };
+}

@@ -4,7 +4,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import WebSocket from "ws";
 import { PeerServer } from "peer";
-import { startServer, sleep, waitFor } from "./lib.mjs";
+import { startServer, startRedis, sleep, waitFor } from "./lib.mjs";
 
 let ours;
 let theirs;
@@ -33,7 +33,7 @@ const bases = () => ({
 });
 
 /** A raw PeerJS websocket client that records what it receives. */
-function connect(base, { id, token, key = "peerjs" }) {
+function connectTo(base, { id, token, key = "peerjs" }) {
   const params = new URLSearchParams();
   if (key !== null) params.set("key", key);
   if (id !== null) params.set("id", id);
@@ -58,8 +58,13 @@ function connect(base, { id, token, key = "peerjs" }) {
 
 const offer = { type: "offer", sdp: "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\n" };
 
-/** Runs every scenario against one server; returns what each client saw. */
-async function scenarios(base) {
+/**
+ * Runs every scenario; returns what each client saw. `at(name)` is the PeerServer base a
+ * client connects to: one server, or (in a cluster) a different instance per client.
+ */
+async function scenarios(at) {
+  const base = at("http");
+  const connect = (_, options) => connectTo(at(options.as ?? options.id ?? "none"), options);
   const seen = {};
   const info = await fetch(`${base}/`);
   seen.info = { status: info.status, body: await info.json() };
@@ -75,7 +80,7 @@ async function scenarios(base) {
   await alice.open();
   await bob.open();
   await waitFor(() => alice.got.length && bob.got.length, 3000, "OPEN");
-  const thief = connect(base, { id: "alice", token: "other" });
+  const thief = connect(base, { id: "alice", token: "other", as: "thief" });
   await waitFor(() => noToken.closed && wrongKey.closed && thief.closed, 3000, "refusals");
 
   // Relaying, with src set by the server whatever the sender claims.
@@ -101,7 +106,7 @@ async function scenarios(base) {
   await waitFor(() => alice.got.length >= 4, 3000, "LEAVE relayed");
 
   // A reconnect with the same token takes over the id without a second OPEN.
-  const alice2 = connect(base, { id: "alice", token: "ta" });
+  const alice2 = connect(base, { id: "alice", token: "ta", as: "alice2" });
   await alice2.open();
   await sleep(200);
   bob.send({ type: "CANDIDATE", dst: "alice", payload: { again: true } });
@@ -128,7 +133,7 @@ async function scenarios(base) {
 
 test("PeerJS clients receive the same messages from packspaces serve as from npm peer", async () => {
   const entries = Object.entries(bases());
-  const results = await Promise.all(entries.map(([, base]) => scenarios(base)));
+  const results = await Promise.all(entries.map(([, base]) => scenarios(() => base)));
   const [[theirName], [ourName]] = entries;
   const [theirsSeen, oursSeen] = results;
   if (process.env.SHOW) console.log(JSON.stringify(oursSeen, null, 1));
@@ -143,11 +148,34 @@ test("PeerJS clients receive the same messages from packspaces serve as from npm
   assert.deepEqual(oursSeen.clients.alice2.at(-1), { type: "EXPIRE", src: "ghost", dst: "alice" });
 });
 
+test("across two serve instances sharing Redis, PeerJS clients receive what npm peer sends", async (t) => {
+  const redis = await startRedis(t);
+  if (!redis) return;
+  const a = await startServer({ extraArgs: ["--redis", redis.url] });
+  const b = await startServer({ extraArgs: ["--redis", redis.url] });
+  try {
+    // Every exchange crosses instances: alice (and the first refusal) at A; bob, the thief
+    // taking alice's id with another token, carol who arrives late, and alice reconnecting
+    // with her token at B.
+    const atA = new Set(["alice", "x", "http"]);
+    const ourSeen = await scenarios((who) => `${(atA.has(who) ? a : b).url}peerjs`);
+    const theirSeen = await scenarios(() => `http://127.0.0.1:${theirsHttp.address().port}/peerjs`);
+    if (process.env.SHOW) console.log(JSON.stringify(ourSeen, null, 1));
+    assert.deepEqual(ourSeen, theirSeen);
+    assert.deepEqual(ourSeen.clients.thief, [{ type: "ID-TAKEN", payload: { msg: "ID is taken" } }]);
+    assert.deepEqual(ourSeen.clients.carol.map((m) => m.type), ["OPEN", "OFFER", "CANDIDATE"], "the queued messages followed carol to B");
+  } finally {
+    await a.stop();
+    await b.stop();
+    await redis.stop();
+  }
+});
+
 test("a client flooding packspaces serve is cut off while the others keep talking", async () => {
   const base = `${ours.url}peerjs`;
-  const flooder = connect(base, { id: "flooder", token: "t" });
-  const a = connect(base, { id: "calm-a", token: "t" });
-  const b = connect(base, { id: "calm-b", token: "t" });
+  const flooder = connectTo(base, { id: "flooder", token: "t" });
+  const a = connectTo(base, { id: "calm-a", token: "t" });
+  const b = connectTo(base, { id: "calm-b", token: "t" });
   await Promise.all([flooder.open(), a.open(), b.open()]);
   await waitFor(() => a.got.length && b.got.length, 3000, "OPEN");
   const sdp = "x".repeat(2000);
@@ -164,4 +192,39 @@ test("a client flooding packspaces serve is cut off while the others keep talkin
   assert.equal(b.closed, false, "the flooded peer stays connected");
   a.ws.close();
   b.ws.close();
+});
+
+test("past --max-peers, packspaces serve refuses a newcomer as npm peer does at its concurrent_limit", async () => {
+  const limited = await startServer({ extraArgs: ["--max-peers", "2"] });
+  let theirServer;
+  await new Promise((resolve) => {
+    PeerServer({ port: 0, host: "127.0.0.1", path: "/peerjs", concurrent_limit: 2 }, (server) => {
+      theirServer = server;
+      resolve();
+    });
+  });
+  try {
+    const seen = {};
+    for (const [name, base] of [["ours", `${limited.url}peerjs`], ["theirs", `http://127.0.0.1:${theirServer.address().port}/peerjs`]]) {
+      const first = connectTo(base, { id: "first", token: "t" });
+      const second = connectTo(base, { id: "second", token: "t" });
+      await waitFor(() => first.got.length && second.got.length, 5000, `${name}: the first two in`);
+      const third = connectTo(base, { id: "third", token: "t" });
+      await waitFor(() => third.closed, 5000, `${name}: the third refused`);
+      // A place freed is a place taken again.
+      first.ws.close();
+      await waitFor(() => first.closed, 3000, `${name}: the first gone`);
+      const fourth = connectTo(base, { id: "fourth", token: "t" });
+      await waitFor(() => fourth.got.length, 5000, `${name}: the fourth in`);
+      seen[name] = { first: first.got, second: second.got, third: third.got, fourth: fourth.got };
+      for (const c of [second, fourth]) c.ws.close();
+    }
+    assert.deepEqual(seen.ours.third, [{ type: "ERROR", payload: { msg: "Server has reached its concurrent user limit" } }]);
+    assert.deepEqual(seen.ours.fourth, [{ type: "OPEN" }]);
+    assert.deepEqual(seen.ours, seen.theirs);
+  } finally {
+    await limited.stop();
+    theirServer?.close();
+    theirServer?.closeAllConnections?.();
+  }
 });

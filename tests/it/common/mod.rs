@@ -4,6 +4,8 @@
 
 pub mod link;
 pub mod page;
+pub mod redis;
+pub mod space_member;
 pub mod ssh;
 pub mod vterm;
 
@@ -204,13 +206,20 @@ pub async fn serve_with_page_libraries_over(
     peerjs: &str,
     certificate: Option<std::sync::Arc<packspaces::tls::certificate::ServerCertificate>>,
 ) -> packspaces::server::RunningServer {
+    let mut options = page_libraries_options(peerjs);
+    options.tls = certificate;
+    packspaces::server::start(options).await.unwrap()
+}
+
+/// Options for a `serve` on a free loopback port whose page loads `peerjs` and socket.io
+/// from node_modules.
+pub fn page_libraries_options(peerjs: &str) -> packspaces::server::ServeOptions {
     use std::net::{IpAddr, Ipv4Addr};
     let mut options = packspaces::server::ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
     options.static_dir = Some(node_dir().join("node_modules"));
     options.page.peerjs_script = format!("/static/{peerjs}/dist/peerjs.min.js");
     options.page.socketio_script = "/static/socket.io-client/dist/socket.io.min.js".into();
-    options.tls = certificate;
-    packspaces::server::start(options).await.unwrap()
+    options
 }
 
 /// `config` trusting `trust` for both its servers (`--ca` or `--pin`).
