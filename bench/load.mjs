@@ -15,10 +15,14 @@
 // loopback address.
 // Run from the repo root after `cargo build --release`:
 //   node bench/load.mjs [--members 2000] [--spaces 200] [--step 250] [--from STEP]
-//                       [--seconds 5] [--targets serve,node] [--crowds N]
+//                       [--seconds 5] [--targets serve,node,cluster2,cluster3] [--crowds N]
+// clusterN: N `serve --redis` instances sharing a redis-server of the benchmark's own
+// (members spread over them, the two timed members of a space at different instances);
+// the servers' CPU and memory then include Redis's, and Redis's traffic is reported.
 // The server holds two sockets a member: past about 9,500 members raise the open-file limit
 // first (the script says how far).
 import { spawn, fork } from "node:child_process";
+import net from "node:net";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import os from "node:os";
@@ -50,10 +54,12 @@ function openFileLimit() {
   const m = /Max open files\s+(\d+)/.exec(readFileSync("/proc/self/limits", "utf8"));
   return m ? Number(m[1]) : Infinity;
 }
-// The server holds two sockets a member; say so before a run fails half-way with EMFILE.
-const filesNeeded = 2 * MEMBERS + 500;
+// A server holds two sockets a member (a cluster's instances share them); say so before a
+// run fails half-way with EMFILE.
+const instancesOf = (t) => Number((/^cluster(\d)$/.exec(t) || [])[1] || 1);
+const filesNeeded = Math.max(...targets.map((t) => Math.ceil((2 * MEMBERS) / instancesOf(t)) + 500));
 if (openFileLimit() < filesNeeded) {
-  console.error(`load.mjs: ${MEMBERS} members need about ${filesNeeded} open files in the server (two sockets a member); this shell allows ${openFileLimit()}: run \`ulimit -n ${filesNeeded}\` first (as root, or within the hard limit)`);
+  console.error(`load.mjs: ${MEMBERS} members need about ${filesNeeded} open files in a server (two sockets a member); this shell allows ${openFileLimit()}: run \`ulimit -n ${filesNeeded}\` first (as root, or within the hard limit)`);
   process.exit(2);
 }
 
@@ -79,28 +85,83 @@ function startNode(script, env = {}) {
   });
 }
 
-/** The servers of a target: where the space and PeerServer are, and their processes. */
+/** A redis-server of the benchmark's own on a free port, saving nothing. */
+async function startRedis() {
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  const child = spawn("redis-server", ["--port", String(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--maxclients", "1000"], { stdio: "ignore" });
+  children.push(child);
+  for (let i = 0; i < 100 && !(await redisInfo(port)); i++) await sleep(100);
+  return { port, child };
+}
+
+/** Redis's own counters: bytes in and out and commands so far (INFO stats). */
+function redisInfo(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, "127.0.0.1", () => socket.write("INFO stats\r\n"));
+    let text = "";
+    socket.on("data", (d) => {
+      text += d;
+      const field = (name) => Number((new RegExp(`${name}:(\\d+)`).exec(text) || [])[1]);
+      if (text.includes("total_net_output_bytes")) {
+        socket.destroy();
+        resolve({ bytes: field("total_net_input_bytes") + field("total_net_output_bytes"), commands: field("total_commands_processed") });
+      }
+    });
+    socket.on("error", () => resolve(null));
+  });
+}
+
+/**
+ * The servers of a target: the instances members connect to (spaces and PeerServer), the
+ * processes to measure, and Redis's port for a cluster.
+ */
 async function startTarget(name) {
+  const bin = path.join(root, "target/release/packspaces");
+  // Room for every member and the newcomers (5,000 by default, as npm peer).
+  const maxPeers = ["--max-peers", String(MEMBERS + 1000)];
+  const instance = (base) => ({ spaceUrl: base, peerBase: `${base}peerjs/`, spaces: true });
   if (name === "serve") {
-    // Room for every member and the newcomers (5,000 by default, as npm peer).
-    const [child, base] = await startServe(path.join(root, "target/release/packspaces"), ["--max-peers", String(MEMBERS + 1000)]);
+    const [child, base] = await startServe(bin, maxPeers);
     children.push(child);
-    return { name: "packspaces serve", spaceUrl: base, peerBase: `${base}peerjs/`, spaces: true, pids: [child.pid], stop: () => child.kill() };
+    return { name: "packspaces serve", instances: [instance(base)], pids: [child.pid], stop: () => child.kill() };
+  }
+  const cluster = /^cluster(\d)$/.exec(name);
+  if (cluster) {
+    const redis = await startRedis();
+    const started = [];
+    for (let i = 0; i < Number(cluster[1]); i++) {
+      const [child, base] = await startServe(bin, [...maxPeers, "--redis", `redis://127.0.0.1:${redis.port}`]);
+      children.push(child);
+      started.push([child, base]);
+    }
+    return {
+      name: `${started.length} packspaces serve instances sharing Redis`,
+      instances: started.map(([, base]) => instance(base)),
+      pids: [...started.map(([child]) => child.pid), redis.child.pid],
+      redisPort: redis.port,
+      stop: () => [...started.map(([child]) => child), redis.child].forEach((c) => c.kill()),
+    };
   }
   const [peer, peerUrl] = await startNode("peer-server.mjs", { CONCURRENT_LIMIT: String(MEMBERS + 1000) });
   const [backend, backendUrl] = await startNode("workshop-backend.mjs");
   return {
     name: "workshop backend + npm peer",
-    spaceUrl: backendUrl,
-    peerBase: `${peerUrl}/`,
-    spaces: false,
+    instances: [{ spaceUrl: backendUrl, peerBase: `${peerUrl}/`, spaces: false }],
     pids: [peer.pid, backend.pid],
     stop: () => { peer.kill(); backend.kill(); },
   };
 }
 
-/** A crowd process connecting from `localAddress`; `add(spaces)` resolves to {ok, failed}. */
-async function startCrowd(target, localAddress) {
+/**
+ * A crowd process connecting from `localAddress` to `instance`; `add(spaces)` resolves to
+ * {ok, failed}.
+ */
+async function startCrowd(instance, localAddress) {
   const child = fork(crowdScript, ["--crowd"], { stdio: ["ignore", "inherit", "inherit", "ipc"] });
   children.push(child);
   const replies = [];
@@ -109,7 +170,7 @@ async function startCrowd(target, localAddress) {
     replies.push(resolve);
     child.send(msg);
   });
-  child.send({ type: "start", target: { spaceUrl: target.spaceUrl, peerBase: target.peerBase, spaces: target.spaces }, localAddress });
+  child.send({ type: "start", target: instance, localAddress });
   return {
     add: (spaces) => (spaces.length ? ask({ type: "add", spaces }) : Promise.resolve({ ok: 0, failed: 0 })),
     close: () => ask({ type: "close" }),
@@ -120,7 +181,10 @@ async function run(targetName) {
   const target = await startTarget(targetName);
   await sleep(500);
   const base = target.pids.map(usage);
-  const crowds = await Promise.all(Array.from({ length: CROWDS }, (_, i) => startCrowd(target, `127.0.0.${10 + i}`)));
+  // Crowds and members spread over the instances of a cluster; the two timed members of a
+  // space at different instances, so that their relays cross (newcomers at any).
+  const { instances } = target;
+  const crowds = await Promise.all(Array.from({ length: CROWDS }, (_, i) => startCrowd(instances[i % instances.length], `127.0.0.${10 + i}`)));
   const members = []; // held here
   let held = 0; // held by the crowds
   let placed = 0; // members asked for, here and in crowds
@@ -155,12 +219,12 @@ async function run(targetName) {
     const toCrowd = crowds.map(() => []);
     for (; placed < target_count; placed++) {
       const space = `S${placed % SPACES}`;
-      if (placed < 2 * SPACES && placed % SPACES < OBSERVED_SPACES) here.push(space);
+      if (placed < 2 * SPACES && placed % SPACES < OBSERVED_SPACES) here.push([space, instances[placed < SPACES ? 0 : 1 % instances.length]]);
       else toCrowd[placed % crowds.length].push(space);
     }
     const crowdsDone = Promise.all(crowds.map((c, i) => c.add(toCrowd[i])));
     for (let i = 0; i < here.length; i += 50) {
-      const batch = here.slice(i, i + 50).map((space) => member(target, space, { onSignal, onUserConnected }));
+      const batch = here.slice(i, i + 50).map(([space, at]) => member(at, space, { onSignal, onUserConnected }));
       for (const r of await Promise.allSettled(batch)) {
         if (r.status === "rejected") {
           lost++;
@@ -181,6 +245,7 @@ async function run(targetName) {
     relayLatencies.length = 0;
     pending.clear();
     const before = target.pids.map(usage);
+    const redisBefore = target.redisPort && (await redisInfo(target.redisPort));
     const t0 = performance.now();
     const joiners = [];
     let relays = 0;
@@ -194,7 +259,8 @@ async function run(targetName) {
         try {
           // From the newcomer's `join-space` (its connections are already up).
           joinsStarted++;
-          const m = await member(target, space, {
+          const at = instances[Math.floor(Math.random() * instances.length)];
+          const m = await member(at, space, {
             beforeJoin: (id) => {
               joinsSent++;
               pending.set(`join:${id}`, performance.now());
@@ -225,6 +291,7 @@ async function run(targetName) {
     await sleep(1500); // stragglers
     const wall = (performance.now() - t0) / 1000;
     const after = target.pids.map(usage);
+    const redisAfter = target.redisPort && (await redisInfo(target.redisPort));
     lost += pending.size; // never arrived within 1.5 s of the window's end
     lost += joinsStarted - joinsSent; // a newcomer that could not even connect
     pending.clear();
@@ -235,6 +302,9 @@ async function run(targetName) {
       joinP50: quantile(joinLatencies, 0.5), joinP99: quantile(joinLatencies, 0.99),
       relayP50: quantile(relayLatencies, 0.5), relayP99: quantile(relayLatencies, 0.99),
       joins: joinLatencies.length, relays: relayLatencies.length, lost, cpu, rss,
+      // Redis traffic (both directions) per member and second, and commands a second.
+      redisBytes: redisBefore && redisAfter ? (redisAfter.bytes - redisBefore.bytes) / wall / (members.length + held) : NaN,
+      redisCommands: redisBefore && redisAfter ? (redisAfter.commands - redisBefore.commands) / wall : NaN,
     };
     lost = 0;
     rows.push(row);
@@ -257,17 +327,20 @@ const results = [];
 for (const t of targets) results.push(await run(t));
 
 const f = (x) => (Number.isFinite(x) ? x.toFixed(1) : "–");
-console.log(`## Load: members one server holds (issue 13)
+console.log(`## Load: members a server holds (bench/load.mjs)
 
 - Date: ${new Date().toISOString().slice(0, 16).replace("T", " ")} UTC; ${os.cpus().length} CPUs, ${(os.cpus()[0] || {}).model}; load generator (this process and ${CROWDS} crowd processes) and servers on this one machine
 - Command: \`node bench/load.mjs ${process.argv.slice(2).join(" ")}\`; steps of ${STEP} from ${FROM} up to ${MEMBERS} members in ${SPACES} spaces; per step ${SAMPLE_SECONDS} s of ${JOINS_PER_SECOND} joins/s (each leaves after 1 s) and ${RELAYS_PER_SECOND} relays/s (OFFER and CANDIDATE alternately)
 `);
 for (const r of results) {
   console.log(`### ${r.name}\n`);
-  console.log("| members | join → user-connected p50 / p99, ms | relay p50 / p99, ms | samples (joins, relays) | lost | server CPU, % of a core | server resident MB |");
-  console.log("|---:|---|---|---|---:|---:|---:|");
+  const clustered = r.rows.some((row) => Number.isFinite(row.redisBytes));
+  const redisHead = clustered ? " Redis bytes / member / s | Redis commands / s |" : "";
+  console.log(`| members | join → user-connected p50 / p99, ms | relay p50 / p99, ms | samples (joins, relays) | lost | server CPU, % of a core | server resident MB |${redisHead}`);
+  console.log(`|---:|---|---|---|---:|---:|---:|${clustered ? "---:|---:|" : ""}`);
   for (const row of r.rows) {
-    console.log(`| ${row.members} | ${f(row.joinP50)} / ${f(row.joinP99)} | ${f(row.relayP50)} / ${f(row.relayP99)} | ${row.joins}, ${row.relays} | ${row.lost} | ${f(row.cpu)} | ${f(row.rss)} |`);
+    const redis = clustered ? ` ${f(row.redisBytes)} | ${f(row.redisCommands)} |` : "";
+    console.log(`| ${row.members} | ${f(row.joinP50)} / ${f(row.joinP99)} | ${f(row.relayP50)} / ${f(row.relayP99)} | ${row.joins}, ${row.relays} | ${row.lost} | ${f(row.cpu)} | ${f(row.rss)} |${redis}`);
   }
   const last = r.rows[r.rows.length - 1];
   const perMember = last ? ((last.rss - r.baseRss) * 1024) / last.members : NaN;

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::text::sanitize;
 
 use crate::ice::IceServer;
-use crate::net::{Endpoint, NetError, http_get};
+use crate::net::{Endpoint, NetError, connect_websocket, http_get};
 
 /// Where the document is, on the page's origin.
 pub const PATH: &str = "/packspaces.json";
@@ -46,6 +46,10 @@ pub struct PeerJsInfo {
 pub enum DiscoverError {
     #[error("{url} is a packspaces document we cannot use: {reason}")]
     Malformed { url: String, reason: String },
+    #[error(
+        "{origin} is not a PackSpaces backend: it has no {PATH} and no Socket.IO server at /socket.io/"
+    )]
+    NotABackend { origin: String },
     #[error(transparent)]
     Net(NetError),
 }
@@ -106,12 +110,39 @@ impl ServerInfo {
     }
 }
 
-/// Asks the server at `origin` (the space URL's) what it is. `Ok(None)`: not a packspaces
-/// server (no document, someone else's page, or no answer in time: a bare Socket.IO server
-/// never answers unknown paths). An error when the server cannot be reached at all, or TLS
-/// refuses it: whatever the terminal did next would fail the same way, and further from the
-/// address the user typed (the PeerJS cloud, for one).
+/// Asks the server at `origin` (the space URL's) what it is. `Ok(None)`: another
+/// PackSpaces backend (the workshop's: no document, but Socket.IO answers). An error when
+/// the server cannot be reached at all, TLS refuses it, or it is neither (someone else's
+/// web server): whatever the terminal did next would fail too, and further from the address
+/// the user typed (at the PeerJS cloud, for one).
 pub async fn discover(origin: &Endpoint) -> Result<Option<ServerInfo>, DiscoverError> {
+    match read_document(origin).await? {
+        Some(info) => Ok(Some(info)),
+        None if speaks_socketio(origin).await => Ok(None),
+        None => Err(DiscoverError::NotABackend {
+            origin: sanitize(&origin.url(false, "/"), 200),
+        }),
+    }
+}
+
+/// Whether a Socket.IO server (Engine.IO 4) answers at `origin`'s `/socket.io/`, as the
+/// workshop's backend does: over a websocket (it allows no other transport), its first
+/// message is the open packet, `0{"sid":…}`.
+async fn speaks_socketio(origin: &Endpoint) -> bool {
+    use futures_util::StreamExt;
+    let url = origin.url(true, "/socket.io/?EIO=4&transport=websocket");
+    let probe = async {
+        let mut socket = connect_websocket(&url, &origin.trust).await.ok()?;
+        let first = socket.next().await?.ok()?;
+        let _ = socket.close(None).await;
+        let text = first.into_text().ok()?;
+        Some(text.starts_with("0{") && text.contains("\"sid\""))
+    };
+    matches!(tokio::time::timeout(WAIT, probe).await, Ok(Some(true)))
+}
+
+/// The document at `origin`, if there is one of ours (see [`discover`]).
+async fn read_document(origin: &Endpoint) -> Result<Option<ServerInfo>, DiscoverError> {
     let url = origin.url(false, PATH);
     let answer = tokio::time::timeout(WAIT, http_get(&url, MAX_BYTES, &origin.trust)).await;
     let Ok(answer) = answer else {

@@ -18,8 +18,13 @@ use packspaces::server::{RunningServer, ServeOptions, start};
 use packspaces::session::{CardSpec, Session};
 use packspaces::space::SpaceEvent;
 
-/// An instance in this process.
+/// An instance in this process. Its log (and every other server's in this test binary)
+/// goes to the captured output, shown when a test fails.
 async fn instance(redis: &RedisServer) -> RunningServer {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("packspaces::server=debug")
+        .with_test_writer()
+        .try_init();
     let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);
     options.redis = Some(redis.url());
     start(options).await.unwrap()
@@ -73,11 +78,15 @@ async fn hears(member: &mut Member, want: SpaceEvent) {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn members_at_two_instances_see_each_other_come_and_go() {
+async fn members_at_three_instances_see_each_other_come_and_go() {
     let Some(redis) = RedisServer::start() else {
         return;
     };
-    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let (a, b, c) = (
+        instance(&redis).await,
+        instance(&redis).await,
+        instance(&redis).await,
+    );
     let mut alice = Member::join(&format!("{}CSC342", a.url()), "alice");
     assert_eq!(members_seen(&mut alice).await, Vec::<String>::new());
     let mut eve = Member::join(&format!("{}CSC100", b.url()), "eve");
@@ -86,7 +95,7 @@ async fn members_at_two_instances_see_each_other_come_and_go() {
     let mut bob = Member::join(&format!("{}CSC342", b.url()), "bob");
     assert_eq!(members_seen(&mut bob).await, vec!["alice".to_string()]);
     alice.expect(SpaceEvent::UserConnected("bob".into())).await;
-    let mut carol = Member::join(&format!("{}CSC342", a.url()), "carol");
+    let mut carol = Member::join(&format!("{}CSC342", c.url()), "carol");
     assert_eq!(
         members_seen(&mut carol).await,
         vec!["alice".to_string(), "bob".to_string()]

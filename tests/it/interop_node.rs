@@ -68,6 +68,11 @@ fn peerjs_clients_see_packspaces_serve_as_npm_peer() {
 }
 
 #[test]
+fn serve_instances_behind_haproxy_share_spaces_and_peerjs_ids() {
+    run_suite("cluster.test.mjs", Duration::from_secs(120));
+}
+
+#[test]
 fn chromium_pages_see_each_other_through_packspaces_serve() {
     run_suite("browser.test.mjs", Duration::from_secs(240));
 }

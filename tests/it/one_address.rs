@@ -118,3 +118,20 @@ fn a_server_that_is_not_there_is_named_in_the_error() {
     );
     assert!(!stderr.contains("peerjs.com"), "{stderr}");
 }
+
+/// A web server that is neither packspaces nor Socket.IO (every path answered with
+/// someone else's JSON, as a misplaced URL would): a one-line error naming it, not a
+/// failure at the PeerJS cloud.
+#[test]
+fn a_web_server_that_is_no_packspaces_backend_is_named_in_the_error() {
+    let url = answering(r#"{"hello":"world"}"#);
+    let stderr = bot_refused(&url);
+    let origin = url.trim_end_matches("CSC342");
+    assert!(
+        stderr.contains(&format!(
+            "{origin} is not a PackSpaces backend: it has no /packspaces.json and no Socket.IO server at /socket.io/"
+        )),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("peerjs.com"), "{stderr}");
+}

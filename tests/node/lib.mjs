@@ -213,3 +213,51 @@ export async function startRedis(t) {
       }),
   };
 }
+
+/**
+ * HAProxy (Debian's) with deploy/haproxy.cfg, its front on a free loopback port and its
+ * backends the given base URLs; or null after explaining why the test is skipped. Returns
+ * `url` (the front, ending in /) and `stop()`.
+ */
+export async function startHaproxy(t, backends) {
+  if (!requireTool(t, "/usr/sbin/haproxy", "Debian haproxy, the load balancer of the cluster tests")) return null;
+  const { readFileSync, writeFileSync, mkdtempSync } = await import("node:fs");
+  const os = await import("node:os");
+  const net = await import("node:net");
+  const port = await new Promise((resolve) => {
+    const probe = net.createServer().listen(0, "127.0.0.1", () => {
+      const { port } = probe.address();
+      probe.close(() => resolve(port));
+    });
+  });
+  let config = readFileSync(path.join(here, "../../deploy/haproxy.cfg"), "utf8")
+    .replace(/bind 127\.0\.0\.1:\d+/, `bind 127.0.0.1:${port}`)
+    .replace(/^ {4}server .*\n/gm, "");
+  config += backends.map((base, i) => `    server s${i} ${new URL(base).host} check inter 1s fall 2 rise 1 cookie s${i}\n`).join("");
+  const dir = mkdtempSync(path.join(os.tmpdir(), "packspaces-haproxy-"));
+  writeFileSync(path.join(dir, "haproxy.cfg"), config);
+  const child = spawn("/usr/sbin/haproxy", ["-db", "-f", path.join(dir, "haproxy.cfg")], { stdio: ["ignore", "ignore", "pipe"] });
+  let errors = "";
+  child.stderr.on("data", (d) => (errors += d));
+  const url = `http://127.0.0.1:${port}/`;
+  // Every backend up (its health check passed) before a test relies on round robin: the
+  // cookies HAProxy hands out name each of them.
+  const named = new Set();
+  await waitFor(async () => {
+    if (child.exitCode !== null) throw new Error(`haproxy exited: ${errors}`);
+    const r = await fetch(`${url}packspaces.json`).catch(() => null);
+    const cookie = r?.headers.get("set-cookie") ?? "";
+    const m = /PACKSPACES_INSTANCE=(\w+)/.exec(cookie);
+    if (m) named.add(m[1]);
+    return named.size === backends.length;
+  }, 15000, "haproxy to reach every instance");
+  return {
+    url,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.on("exit", () => resolve());
+        child.kill("SIGKILL");
+      }),
+  };
+}

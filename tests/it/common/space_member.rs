@@ -27,9 +27,9 @@ impl Member {
 
     /// The next event that is not a member list (those are checked where they matter).
     pub async fn next(&mut self) -> SpaceEvent {
-        tokio::time::timeout(Duration::from_secs(5), self.events.recv())
+        tokio::time::timeout(Duration::from_secs(10), self.events.recv())
             .await
-            .expect("an event within 5 s")
+            .expect("an event within 10 s")
             .expect("the client still runs")
     }
 
