@@ -19,6 +19,8 @@
 // clusterN: N `serve --redis` instances sharing a redis-server of the benchmark's own
 // (members spread over them, the two timed members of a space at different instances);
 // the servers' CPU and memory then include Redis's, and Redis's traffic is reported.
+// clusterN+haproxy: the same with everyone through HAProxy and deploy/haproxy.cfg (where
+// round robin puts them; its CPU and memory included).
 // The server holds two sockets a member: past about 9,500 members raise the open-file limit
 // first (the script says how far).
 import { spawn, fork } from "node:child_process";
@@ -56,8 +58,10 @@ function openFileLimit() {
 }
 // A server holds two sockets a member (a cluster's instances share them); say so before a
 // run fails half-way with EMFILE.
-const instancesOf = (t) => Number((/^cluster(\d)$/.exec(t) || [])[1] || 1);
-const filesNeeded = Math.max(...targets.map((t) => Math.ceil((2 * MEMBERS) / instancesOf(t)) + 500));
+// HAProxy holds four a member (both sides of both sockets).
+const instancesOf = (t) => Number((/^cluster(\d)/.exec(t) || [])[1] || 1);
+const filesOf = (t) => (t.endsWith("+haproxy") ? 4 * MEMBERS : Math.ceil((2 * MEMBERS) / instancesOf(t)));
+const filesNeeded = Math.max(...targets.map(filesOf)) + 500;
 if (openFileLimit() < filesNeeded) {
   console.error(`load.mjs: ${MEMBERS} members need about ${filesNeeded} open files in a server (two sockets a member); this shell allows ${openFileLimit()}: run \`ulimit -n ${filesNeeded}\` first (as root, or within the hard limit)`);
   process.exit(2);
@@ -130,7 +134,7 @@ async function startTarget(name) {
     children.push(child);
     return { name: "packspaces serve", instances: [instance(base)], pids: [child.pid], stop: () => child.kill() };
   }
-  const cluster = /^cluster(\d)$/.exec(name);
+  const cluster = /^cluster(\d)(\+haproxy)?$/.exec(name);
   if (cluster) {
     const redis = await startRedis();
     const started = [];
@@ -139,12 +143,27 @@ async function startTarget(name) {
       children.push(child);
       started.push([child, base]);
     }
+    const pids = [...started.map(([child]) => child.pid), redis.child.pid];
+    const stop = () => [...started.map(([child]) => child), redis.child].forEach((c) => c.kill());
+    if (cluster[2]) {
+      // Everyone through HAProxy with the repository's configuration (the tests' helper).
+      const { startHaproxy } = await import(path.join(nodeDir, "lib.mjs"));
+      const noSkip = { skip: (why) => { throw new Error(why); } };
+      const balancer = await startHaproxy(noSkip, started.map(([, base]) => base));
+      return {
+        name: `${started.length} packspaces serve instances sharing Redis, behind HAProxy`,
+        instances: [instance(balancer.url)],
+        pids: [...pids, balancer.pid],
+        redisPort: redis.port,
+        stop: () => { stop(); balancer.stop(); },
+      };
+    }
     return {
       name: `${started.length} packspaces serve instances sharing Redis`,
       instances: started.map(([, base]) => instance(base)),
-      pids: [...started.map(([child]) => child.pid), redis.child.pid],
+      pids,
       redisPort: redis.port,
-      stop: () => [...started.map(([child]) => child), redis.child].forEach((c) => c.kill()),
+      stop,
     };
   }
   const [peer, peerUrl] = await startNode("peer-server.mjs", { CONCURRENT_LIMIT: String(MEMBERS + 1000) });

@@ -292,6 +292,7 @@ async fn join_space<A: Adapter>(
     spaces: Arc<Mutex<Spaces>>,
     cluster: Option<Arc<Cluster>>,
 ) {
+    until_marked_connected(&socket).await;
     let parsed = args
         .map_err(|_| JoinError::BadArguments)
         .and_then(|args| parse_join(&args));
@@ -340,6 +341,19 @@ async fn join_space<A: Adapter>(
     let _ = socket.emit(SPACE_MEMBERS, &others);
     let _ = socket.to(room(&space)).emit(USER_CONNECTED, &peer).await;
     socket.join(room(&space));
+}
+
+/// socketioxide marks a socket connected just *after* sending the namespace's
+/// acknowledgement, so a client that answers it at once with `join-space` can be handled in
+/// between, on another worker thread; every emit to it then fails as "closed" and the
+/// newcomer never gets its member list. Waits for the mark (a few milliseconds at most).
+async fn until_marked_connected<A: Adapter>(socket: &SocketRef<A>) {
+    for _ in 0..100 {
+        if socket.connected() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(1)).await;
+    }
 }
 
 #[cfg(test)]

@@ -21,8 +21,9 @@ use packspaces::space::SpaceEvent;
 /// An instance in this process. Its log (and every other server's in this test binary)
 /// goes to the captured output, shown when a test fails.
 async fn instance(redis: &RedisServer) -> RunningServer {
+    let filter = std::env::var("PACKSPACES_LOG").unwrap_or("packspaces::server=debug".into());
     let _ = tracing_subscriber::fmt()
-        .with_env_filter("packspaces::server=debug")
+        .with_env_filter(filter)
         .with_test_writer()
         .try_init();
     let mut options = ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0);

@@ -217,7 +217,7 @@ export async function startRedis(t) {
 /**
  * HAProxy (Debian's) with deploy/haproxy.cfg, its front on a free loopback port and its
  * backends the given base URLs; or null after explaining why the test is skipped. Returns
- * `url` (the front, ending in /) and `stop()`.
+ * `url` (the front, ending in /), `pid` and `stop()`.
  */
 export async function startHaproxy(t, backends) {
   if (!requireTool(t, "/usr/sbin/haproxy", "Debian haproxy, the load balancer of the cluster tests")) return null;
@@ -253,6 +253,7 @@ export async function startHaproxy(t, backends) {
   }, 15000, "haproxy to reach every instance");
   return {
     url,
+    pid: child.pid,
     stop: () =>
       new Promise((resolve) => {
         if (child.exitCode !== null) return resolve();

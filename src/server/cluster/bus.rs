@@ -114,7 +114,7 @@ impl Bus {
         if !self.is_up() {
             return None;
         }
-        let result = cmd.query_async(&mut self.0.connection.clone()).await;
+        let result = bounded(cmd.query_async(&mut self.0.connection.clone())).await;
         self.settle(result)
     }
 
@@ -126,7 +126,7 @@ impl Bus {
         if !self.is_up() {
             return None;
         }
-        let result = pipeline.query_async(&mut self.0.connection.clone()).await;
+        let result = bounded(pipeline.query_async(&mut self.0.connection.clone())).await;
         self.settle(result)
     }
 
@@ -154,7 +154,7 @@ impl Bus {
             return rx; // subscribed when Redis is back
         }
         let mut connection = self.0.connection.clone();
-        if let Err(e) = connection.subscribe(channel).await {
+        if let Err(e) = bounded(connection.subscribe(channel)).await {
             // Subscribed again when Redis is back.
             self.went_down(&e);
         }
@@ -163,8 +163,8 @@ impl Bus {
 
     async fn ping(&self) -> Result<(), String> {
         let mut connection = self.0.connection.clone();
-        redis::cmd("PING")
-            .query_async::<Value>(&mut connection)
+        let cmd = redis::cmd("PING");
+        bounded(cmd.query_async::<Value>(&mut connection))
             .await
             .map(drop)
             .map_err(|e| short(&e))
@@ -256,7 +256,7 @@ impl Bus {
             .collect();
         let mut connection = self.0.connection.clone();
         for channel in &channels {
-            if connection.subscribe(channel).await.is_err() {
+            if bounded(connection.subscribe(channel)).await.is_err() {
                 return false;
             }
         }
@@ -287,7 +287,7 @@ impl Driver for Bus {
             .unwrap_or_else(PoisonError::into_inner)
             .remove(&channel);
         let mut connection = self.0.connection.clone();
-        let _ = connection.unsubscribe(&channel).await;
+        let _ = bounded(connection.unsubscribe(&channel)).await;
         Ok(())
     }
 
@@ -297,6 +297,20 @@ impl Driver for Bus {
             .run(redis::cmd("PUBSUB").arg("NUMSUB").arg(channel))
             .await;
         Ok(counted.map_or(1, |(_, n)| n.max(1)))
+    }
+}
+
+/// `command` cut off after [`COMMAND_TIMEOUT`]: the connection's own timeouts do not cover
+/// a command queued behind a reconnection, and nothing here may wait longer for Redis.
+async fn bounded<T>(
+    command: impl std::future::Future<Output = redis::RedisResult<T>>,
+) -> redis::RedisResult<T> {
+    match tokio::time::timeout(COMMAND_TIMEOUT, command).await {
+        Ok(result) => result,
+        Err(_) => Err(redis::RedisError::from((
+            redis::ErrorKind::Io,
+            "no answer within 1 s",
+        ))),
     }
 }
 
