@@ -58,9 +58,11 @@ function openFileLimit() {
 }
 // A server holds two sockets a member (a cluster's instances share them); say so before a
 // run fails half-way with EMFILE.
-// HAProxy holds four a member (both sides of both sockets).
+// HAProxy holds four a member (both sides of both sockets): members are spread over enough
+// HAProxy processes.
+const BALANCERS = Math.max(1, Math.ceil((4 * MEMBERS) / (openFileLimit() - 2000)));
 const instancesOf = (t) => Number((/^cluster(\d)/.exec(t) || [])[1] || 1);
-const filesOf = (t) => (t.endsWith("+haproxy") ? 4 * MEMBERS : Math.ceil((2 * MEMBERS) / instancesOf(t)));
+const filesOf = (t) => Math.ceil((2 * MEMBERS) / instancesOf(t));
 const filesNeeded = Math.max(...targets.map(filesOf)) + 500;
 if (openFileLimit() < filesNeeded) {
   console.error(`load.mjs: ${MEMBERS} members need about ${filesNeeded} open files in a server (two sockets a member); this shell allows ${openFileLimit()}: run \`ulimit -n ${filesNeeded}\` first (as root, or within the hard limit)`);
@@ -146,16 +148,19 @@ async function startTarget(name) {
     const pids = [...started.map(([child]) => child.pid), redis.child.pid];
     const stop = () => [...started.map(([child]) => child), redis.child].forEach((c) => c.kill());
     if (cluster[2]) {
-      // Everyone through HAProxy with the repository's configuration (the tests' helper).
+      // Everyone through HAProxy with the repository's configuration (the tests' helper),
+      // as many HAProxy processes as the file limit needs (as DNS round robin over
+      // balancers would), each with every instance behind it.
       const { startHaproxy } = await import(path.join(nodeDir, "lib.mjs"));
       const noSkip = { skip: (why) => { throw new Error(why); } };
-      const balancer = await startHaproxy(noSkip, started.map(([, base]) => base));
+      const balancers = [];
+      for (let i = 0; i < BALANCERS; i++) balancers.push(await startHaproxy(noSkip, started.map(([, base]) => base)));
       return {
-        name: `${started.length} packspaces serve instances sharing Redis, behind HAProxy`,
-        instances: [instance(balancer.url)],
-        pids: [...pids, balancer.pid],
+        name: `${started.length} packspaces serve instances sharing Redis, behind HAProxy (${BALANCERS} process${BALANCERS > 1 ? "es" : ""})`,
+        instances: balancers.map((b) => instance(b.url)),
+        pids: [...pids, ...balancers.map((b) => b.pid)],
         redisPort: redis.port,
-        stop: () => { stop(); balancer.stop(); },
+        stop: () => { stop(); balancers.forEach((b) => b.stop()); },
       };
     }
     return {
