@@ -29,9 +29,10 @@ use crate::space::SpaceEvent;
 
 /// How long candidates may wait for the call they belong to.
 pub const EARLY_CANDIDATE_TTL: Duration = Duration::from_secs(30);
-/// Connections with waiting candidates, and candidates per connection, at most.
+/// Connections with waiting candidates, and candidates per connection, at most (the
+/// excess is dropped).
 const MAX_EARLY_CONNECTIONS: usize = 64;
-const MAX_EARLY_CANDIDATES: usize = 32;
+pub const MAX_EARLY_CANDIDATES: usize = 32;
 
 /// What the manager is told.
 #[derive(Debug, Clone)]
@@ -766,6 +767,48 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["tile", "answer", "candidate"]);
+    }
+
+    #[test]
+    fn past_the_cap_early_candidates_are_dropped_and_the_call_goes_on() {
+        let mut space = Space::new(&["a", "b"]);
+        space.join("a");
+        let trickled = |text: String| {
+            Input::Signal(SignalEvent::Candidate {
+                peer: "b".into(),
+                connection_id: "mc_b_1".into(),
+                candidate: candidate(&text),
+            })
+        };
+        // More candidates than the cap overtake b's offer.
+        for n in 0..MAX_EARLY_CANDIDATES + 8 {
+            space.tell("a", trickled(format!("early {n}")));
+        }
+        assert_eq!(
+            space.manager("a").early["mc_b_1"].candidates.len(),
+            MAX_EARLY_CANDIDATES
+        );
+        space.tell("b", Input::Space(SpaceEvent::Joined));
+        space.tell("b", Input::Space(SpaceEvent::UserConnected("a".into())));
+        space.settle();
+        // The call is answered and connects; the first MAX_EARLY_CANDIDATES follow it, in
+        // order, the rest were dropped.
+        assert_eq!(space.connected_calls("a"), ["b"]);
+        assert_eq!(space.connected_calls("b"), ["a"]);
+        let passed: Vec<String> = space.candidates["a"]
+            .iter()
+            .map(|(_, c)| c.clone())
+            .collect();
+        let first: Vec<String> = (0..MAX_EARLY_CANDIDATES)
+            .map(|n| format!("early {n}"))
+            .collect();
+        assert_eq!(passed, first);
+        assert!(space.manager("a").early.is_empty());
+        // Candidates for the running call are not early: no cap.
+        for n in 0..MAX_EARLY_CANDIDATES + 8 {
+            space.tell("a", trickled(format!("late {n}")));
+        }
+        assert_eq!(space.candidates["a"].len(), 2 * MAX_EARLY_CANDIDATES + 8);
     }
 
     #[test]

@@ -100,17 +100,57 @@ mod tests {
         ] {
             assert!(d.decode(data).is_err(), "{data:?}");
         }
-        let mut noise = vec![0u8; 4000];
-        let mut x = 12345u32;
-        for b in &mut noise {
-            x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
-            *b = (x >> 16) as u8;
-        }
+        let noise_from = |seed: u32| {
+            let mut noise = vec![0u8; 4000];
+            let mut x = seed;
+            for b in &mut noise {
+                x = x.wrapping_mul(1_103_515_245).wrapping_add(12345);
+                *b = (x >> 16) as u8;
+            }
+            noise[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
+            noise[6..10].copy_from_slice(&[64, 0, 48, 0]);
+            noise
+        };
+        // A key frame's start code and a 64x48 size, then noise: the frame tag's noise
+        // names no VP8 version there is.
+        let mut noise = noise_from(12345);
         noise[0] &= 0xfe;
-        noise[3..6].copy_from_slice(&[0x9d, 0x01, 0x2a]);
-        noise[6..10].copy_from_slice(&[64, 0, 48, 0]);
-        // Whatever the decoder makes of noise, it must answer.
-        let _ = d.decode(&noise);
-        let _ = d.decode(&noise[..100]);
+        assert!(d.decode(&noise).is_err());
+        assert!(d.decode(&noise[..100]).is_err());
+        // A well-formed frame tag (key frame, version 0, shown, a first partition of 1000
+        // bytes) takes the decoder into the noise: each frame is refused or decodes to the
+        // size its header says, and some get that far.
+        let (mut refused, mut decoded) = (0, 0);
+        for seed in 0..40u32 {
+            let mut noise = noise_from(seed * 7919 + 1);
+            let tag = 0x10 | (1000u32 << 5);
+            noise[..3].copy_from_slice(&tag.to_le_bytes()[..3]);
+            match d.decode(&noise) {
+                Err(_) => refused += 1,
+                Ok(Some(f)) if (f.width(), f.height()) == (64, 48) => decoded += 1,
+                Ok(other) => panic!("seed {seed}: {:?}", other.map(|f| (f.width(), f.height()))),
+            }
+            // Cut inside its first partition: refused.
+            assert!(d.decode(&noise[..100]).is_err(), "seed {seed}");
+        }
+        assert!(
+            refused > 0 && decoded > 0,
+            "{refused} refused, {decoded} decoded"
+        );
+        // And after all that, a real key frame decodes to its picture.
+        let colour = crate::render::Rgb::new(200, 40, 90);
+        let frame = I420Frame::solid(64, 48, colour).unwrap();
+        let vp8 = crate::media::vp8enc::Vp8IntraEncoder::new(80.0)
+            .encode(&frame)
+            .unwrap();
+        let out = d.decode(&vp8).unwrap().expect("a shown frame");
+        assert_eq!((out.width(), out.height()), (64, 48));
+        let p = out.pixel(32, 24);
+        assert!(
+            p.r.abs_diff(colour.r) < 12
+                && p.g.abs_diff(colour.g) < 12
+                && p.b.abs_diff(colour.b) < 12,
+            "{p:?}"
+        );
     }
 }

@@ -1,8 +1,9 @@
 //! Headless browsers and our session in one space, on `packspaces serve` and on the
 //! workshop's Node backend beside npm `peer`, in both call directions. Chromium (peerjs 1.3.1 and 1.5.5, H.264): the terminal's tile must show the
 //! camera file's four quadrants in their places. Firefox ESR (no H.264, so VP8 both ways):
-//! the tile must show its fake camera's saturated colour. In every case the page must
-//! receive our test card. Skips without node/the browser, except under CI=true.
+//! the tile must show the colour the page reports its own camera had at about the same time
+//! (it fades round the hue circle). In every case the page must receive our test card in a
+//! tile labelled as the terminal. Skips without node/the browser, except under CI=true.
 
 use crate::common;
 
@@ -102,8 +103,8 @@ fn centroid(buf: &Buffer, c: Rgb) -> (f64, f64, usize) {
     (sx / n.max(1) as f64, sy / n.max(1) as f64, n)
 }
 
-/// Waits until the session shows the browser live; returns the screen a terminal shows.
-async fn live_screen(session: &Session) -> (Buffer, packspaces::ui::State) {
+/// Waits until the session shows the browser live.
+async fn wait_live(session: &Session) {
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let live = session
@@ -114,7 +115,7 @@ async fn live_screen(session: &Session) -> (Buffer, packspaces::ui::State) {
             .iter()
             .any(|p| p.state == TileState::Live && p.frame.is_some());
         if live {
-            break;
+            return;
         }
         assert!(
             Instant::now() < deadline,
@@ -122,52 +123,139 @@ async fn live_screen(session: &Session) -> (Buffer, packspaces::ui::State) {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    // Let the browser's encoder settle past its first low-quality frames.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    let state = session.shared.state().clone();
-    let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
-    terminal
-        .draw(|f| view::render_with_video(f, &state))
-        .unwrap();
-    (terminal.backend().buffer().clone(), state)
+}
+
+/// Polls what the terminal shows until `check` accepts it (`Ok`), or fails with its last
+/// complaint after `within`: a browser's encoder starts with a few low-quality frames.
+async fn until_screen<T>(
+    session: &Session,
+    within: Duration,
+    mut check: impl FnMut(&Buffer) -> Result<T, String>,
+) -> T {
+    let deadline = Instant::now() + within;
+    loop {
+        match check(&screen(session)) {
+            Ok(v) => return v,
+            Err(why) => assert!(Instant::now() < deadline, "after {within:?}: {why}"),
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// The Chromium camera file's quadrants, in their places on the terminal.
 async fn assert_terminal_sees_quadrants(session: &Session) {
-    let (buf, _) = live_screen(session).await;
-    let buf = &buf;
-    let [r, g, b, w] = [RED, GREEN, BLUE, WHITE].map(|c| centroid(buf, c));
-    for (name, (_, _, n)) in [("red", r), ("green", g), ("blue", b), ("white", w)] {
-        assert!(n > 20, "{name} quadrant on only {n} cells");
-    }
-    assert!(
-        r.0 < g.0 && b.0 < w.0,
-        "left quadrants are left: {r:?} {g:?} {b:?} {w:?}"
-    );
-    assert!(
-        r.1 < b.1 && g.1 < w.1,
-        "top quadrants are on top: {r:?} {g:?} {b:?} {w:?}"
-    );
+    wait_live(session).await;
+    until_screen(session, Duration::from_secs(15), |buf| {
+        let [r, g, b, w] = [RED, GREEN, BLUE, WHITE].map(|c| centroid(buf, c));
+        for (name, (_, _, n)) in [("red", r), ("green", g), ("blue", b), ("white", w)] {
+            if n <= 20 {
+                return Err(format!("{name} quadrant on only {n} cells"));
+            }
+        }
+        if !(r.0 < g.0 && b.0 < w.0) {
+            return Err(format!(
+                "left quadrants are not left: {r:?} {g:?} {b:?} {w:?}"
+            ));
+        }
+        if !(r.1 < b.1 && g.1 < w.1) {
+            return Err(format!(
+                "top quadrants are not on top: {r:?} {g:?} {b:?} {w:?}"
+            ));
+        }
+        Ok(())
+    })
+    .await;
 }
 
-/// Firefox's fake camera is one saturated colour that fades round the hue circle: the
-/// centre of the decoded frame must be saturated, and the terminal must show that colour.
-async fn assert_terminal_sees_saturated_colour(session: &Session) {
-    let (buf, state) = live_screen(session).await;
-    let frame = state
-        .room
-        .participants
+/// The colours the page's own picture (what it sends) had in the last `ms` milliseconds.
+fn own_colours(page: &mut Page, ms: u32) -> Vec<Rgb> {
+    let v = tokio::task::block_in_place(|| page.eval(&format!("window.__ownColours({ms})")));
+    v.as_array()
+        .expect("a list of colours")
         .iter()
-        .find_map(|p| p.frame.clone())
-        .unwrap();
-    let c = frame.pixel(frame.width() / 2, frame.height() / 2);
-    let (hi, lo) = (c.r.max(c.g).max(c.b), c.r.min(c.g).min(c.b));
-    assert!(
-        hi - lo > 120,
-        "the fake camera's colour arrived washed out: {c:?}"
-    );
-    let (_, _, n) = centroid(&buf, c);
-    assert!(n > 100, "the terminal shows {c:?} on only {n} cells");
+        .map(|c| {
+            let c: Vec<u8> = c
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap() as u8)
+                .collect();
+            Rgb::new(c[0], c[1], c[2])
+        })
+        .collect()
+}
+
+fn largest_difference(a: Rgb, b: Rgb) -> u8 {
+    a.r.abs_diff(b.r)
+        .max(a.g.abs_diff(b.g))
+        .max(a.b.abs_diff(b.b))
+}
+
+/// Firefox's fake camera is one saturated colour that fades round the hue circle (once in
+/// about 29 s): the terminal must show the colour the browser itself reports for its own
+/// picture at about the same time (within the last 1.5 s, for the call's latency), at three
+/// points at least 100 apart on some channel (about 2 s) of the circle. A wrong colour
+/// conversion (swapped channels, say) could match at one point by chance, not at three.
+async fn assert_terminal_sees_the_browsers_colour(session: &Session, page: &mut Page) {
+    wait_live(session).await;
+    let mut previous: Option<Rgb> = None;
+    for sample in 0..3 {
+        if let Some(previous) = previous {
+            let deadline = Instant::now() + Duration::from_secs(10);
+            loop {
+                let now = own_colours(page, 200);
+                if now
+                    .last()
+                    .is_some_and(|c| largest_difference(*c, previous) >= 100)
+                {
+                    break;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "the browser's camera stayed {previous:?}: {now:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+        let matched = until_screen(session, Duration::from_secs(3), |buf| {
+            let sent = own_colours(page, 1500);
+            if sent.is_empty() {
+                return Err("the browser reports no colour of its own".into());
+            }
+            for c in &sent {
+                let (hi, lo) = (c.r.max(c.g).max(c.b), c.r.min(c.g).min(c.b));
+                assert!(
+                    hi - lo > 120,
+                    "the browser's own colour is washed out: {c:?}"
+                );
+            }
+            let (n, c) = sent
+                .iter()
+                .map(|c| (centroid(buf, *c).2, *c))
+                .max_by_key(|(n, _)| *n)
+                .unwrap();
+            if n > 100 {
+                Ok(c)
+            } else {
+                let shown = session
+                    .shared
+                    .state()
+                    .room
+                    .participants
+                    .iter()
+                    .find_map(|p| p.frame.clone())
+                    .map(|f| f.pixel(f.width() / 2, f.height() / 2));
+                Err(format!(
+                    "sample {sample}: the browser sent {:?} … {:?}; the terminal shows the \
+                     nearest, {c:?}, on only {n} cells (its picture's centre: {shown:?})",
+                    sent[0],
+                    sent[sent.len() - 1]
+                ))
+            }
+        })
+        .await;
+        previous = Some(matched);
+    }
 }
 
 /// Both browsers' fake microphones make sound: the tile must show them speaking (from the
@@ -190,10 +278,23 @@ async fn assert_speaking_shows(session: &Session) {
     }
 }
 
-/// Waits until the page shows our test card's background colour.
-fn assert_page_sees_test_card(page: &Page) {
+/// How the page labels the terminal's tile. When the terminal calls, its call's metadata
+/// names it: "Terminal · " and the first 8 characters of its peer id. When the browser calls,
+/// the page knows nothing but the peer id it called (a PeerJS answer carries no metadata
+/// the page reads), so the label is that id.
+fn terminal_label(session: &Session, terminal_called: bool) -> String {
+    if terminal_called {
+        format!("Terminal · {}", &session.our_id[..8])
+    } else {
+        session.our_id.clone()
+    }
+}
+
+/// Waits until the page shows our test card's background colour in a tile labelled `label`.
+fn assert_page_sees_test_card(page: &Page, label: &str) {
     let bg = PALETTES[2].background;
-    page.wait("our test card", Duration::from_secs(30), |v| {
+    let what = format!("our test card in a tile labelled {label:?}");
+    page.wait(&what, Duration::from_secs(30), |v| {
         v["event"] == "remotes"
             && v["remotes"].as_array().is_some_and(|list| {
                 list.iter().any(|r| {
@@ -206,9 +307,7 @@ fn assert_page_sees_test_card(page: &Page) {
                                 .collect()
                         })
                         .unwrap_or_default();
-                    r["label"]
-                        .as_str()
-                        .is_some_and(|l| l.contains("Terminal") || !l.is_empty())
+                    r["label"] == label
                         && rgb.len() == 3
                         && rgb[0].abs_diff(bg.r) < 30
                         && rgb[1].abs_diff(bg.g) < 30
@@ -236,13 +335,54 @@ enum Running {
     Serve(packspaces::server::RunningServer),
     Workshop {
         _peer_server: common::NodeServer,
-        _backend: common::NodeServer,
+        backend: common::NodeServer,
     },
     Cluster {
-        _page_at: packspaces::server::RunningServer,
-        _terminal_at: packspaces::server::RunningServer,
+        page_at: packspaces::server::RunningServer,
+        terminal_at: packspaces::server::RunningServer,
         _redis: common::redis::RedisServer,
     },
+}
+
+/// Whether `serve` has processed `peer`'s `join-space`.
+fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
+    server
+        .spaces
+        .lock()
+        .unwrap()
+        .all()
+        .iter()
+        .any(|(_, p)| p == peer)
+}
+
+impl Running {
+    /// Whether the backend has processed `peer`'s `join-space`: only then is a peer that
+    /// joins after it a newcomer to it, whom it calls.
+    fn has_member(&self, peer: &str) -> bool {
+        let member_of = |server: &packspaces::server::RunningServer| serve_has(server, peer);
+        match self {
+            Running::Serve(server) => member_of(server),
+            // The workshop backend logs each join-space on stderr as it handles it.
+            Running::Workshop { backend, .. } => backend.logged(&format!("join-space {peer}")),
+            Running::Cluster {
+                page_at,
+                terminal_at,
+                ..
+            } => member_of(page_at) || member_of(terminal_at),
+        }
+    }
+
+    /// Waits until [`Running::has_member`] holds for `peer`.
+    async fn wait_member(&self, peer: &str) {
+        let deadline = Instant::now() + Duration::from_secs(15);
+        while !self.has_member(peer) {
+            assert!(
+                Instant::now() < deadline,
+                "{peer} never joined the space on the backend"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
 }
 
 /// `None` when the backend's tools are missing (the scenario skips).
@@ -267,7 +407,7 @@ async fn start_backend(backend: Backend, peerjs: &str) -> Option<(Running, Strin
                 packspaces::peerjs::client::PeerServerUrl::parse(&peer_server.url, None).unwrap();
             let running = Running::Workshop {
                 _peer_server: peer_server,
-                _backend: backend,
+                backend,
             };
             (running, url, config)
         }
@@ -283,8 +423,8 @@ async fn start_backend(backend: Backend, peerjs: &str) -> Option<(Running, Strin
             let url = format!("{}CSC342?name=Browser", page_at.url());
             let config = session_config(&terminal_at.url());
             let running = Running::Cluster {
-                _page_at: page_at,
-                _terminal_at: terminal_at,
+                page_at,
+                terminal_at,
                 _redis: redis,
             };
             (running, url, config)
@@ -316,24 +456,28 @@ async fn run_scenario(backend: Backend, browser: Browser, peerjs: &str, browser_
     };
     let dir = tempfile::tempdir().unwrap();
     let camera = camera_file(dir.path());
-    let (page, session) = if browser_first {
+    // Who is in the space first calls the other; the second joins only once the backend
+    // has the first as a member.
+    let (mut page, session) = if browser_first {
         let page = Page::open(browser.driver().0, &url, Some(&camera));
-        page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
+        let ready = page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
+        running.wait_member(ready["peerId"].as_str().unwrap()).await;
         let session = Session::start(config).await.unwrap();
         (page, session)
     } else {
         let session = Session::start(config).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(300)).await;
+        running.wait_member(&session.our_id).await;
         let page = Page::open(browser.driver().0, &url, Some(&camera));
         (page, session)
     };
     match browser {
         Browser::Chromium => assert_terminal_sees_quadrants(&session).await,
-        Browser::Firefox => assert_terminal_sees_saturated_colour(&session).await,
+        Browser::Firefox => assert_terminal_sees_the_browsers_colour(&session, &mut page).await,
     }
     assert_speaking_shows(&session).await;
+    let label = terminal_label(&session, !browser_first);
     let page_sees = tokio::task::spawn_blocking(move || {
-        assert_page_sees_test_card(&page);
+        assert_page_sees_test_card(&page, &label);
         page
     });
     let page = page_sees.await.unwrap();
@@ -532,14 +676,22 @@ async fn chromium_over_https_calls_a_terminal_that_pinned_the_certificate() {
         Some(&camera),
         &[("CHROMIUM_SPKI", &spki)],
     );
-    page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
+    let ready = page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
+    let page_id = ready["peerId"].as_str().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while !serve_has(&server, page_id) {
+        assert!(Instant::now() < deadline, "the page never joined the space");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     let trust = packspaces::net::Trust::pinned(&fingerprint).unwrap();
     let session = Session::start(common::trusting(session_config(&base), &trust))
         .await
         .unwrap();
     assert_terminal_sees_quadrants(&session).await;
+    // The browser called: the page knows the terminal by its peer id.
+    let label = terminal_label(&session, false);
     let page = tokio::task::spawn_blocking(move || {
-        assert_page_sees_test_card(&page);
+        assert_page_sees_test_card(&page, &label);
         page
     })
     .await

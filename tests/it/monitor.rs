@@ -151,15 +151,33 @@ async fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool
     }
 }
 
+/// Whether the space server has handled `peer`'s `join-space`.
+type HasMember<'a> = &'a dyn Fn(&str) -> bool;
+
+/// `serve`'s members, for [`HasMember`].
+fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
+    let spaces = server.spaces.lock().unwrap();
+    spaces.all().iter().any(|(_, p)| p == peer)
+}
+
+/// The workshop backend's members (it logs each `join-space` as it handles it).
+fn workshop_has(backend: &NodeServer, peer: &str) -> bool {
+    backend.logged(&format!("join-space {peer}"))
+}
+
 /// Ada is there first; the monitor arrives; Bob joins and leaves.
 /// `told`: the monitor is given the PeerJS server (else it must find it on its own).
-async fn bots_come_and_go(space_url: &str, peer_server: &str, told: bool) {
+async fn bots_come_and_go(space_url: &str, peer_server: &str, told: bool, has: HasMember<'_>) {
     let ada = bot(space_url, peer_server, "Ada", false).await;
     eventually("Ada joined the space", Duration::from_secs(10), || {
         ada.shared.state().room.space_link == Link::Up
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Ada's session sent join-space; the monitor must arrive after the server handled it.
+    eventually("the server has Ada", Duration::from_secs(10), || {
+        has(&ada.our_id)
+    })
+    .await;
     let monitor = Monitor::start(space_url, told.then_some(peer_server));
     // Ada calls every newcomer: that call names her.
     assert_change(
@@ -238,7 +256,14 @@ async fn monitor_json_on_serve_reports_listed_members_joins_and_leaves() {
             .unwrap();
         let base = server.url();
         // The page URL is all the monitor is given.
-        bots_come_and_go(&format!("{base}CSC342"), &format!("{base}peerjs"), false).await;
+        let has = |peer: &str| serve_has(&server, peer);
+        bots_come_and_go(
+            &format!("{base}CSC342"),
+            &format!("{base}peerjs"),
+            false,
+            &has,
+        )
+        .await;
         server.stop().await;
     })
     .await
@@ -253,7 +278,8 @@ async fn monitor_json_on_the_workshop_backend_learns_members_from_their_calls() 
     tokio::time::timeout(Duration::from_secs(120), async {
         let backend = NodeServer::start("workshop-backend.mjs");
         let peers = NodeServer::start("peer-server.mjs");
-        bots_come_and_go(&backend.url, &peers.url, true).await;
+        let has = |peer: &str| workshop_has(&backend, peer);
+        bots_come_and_go(&backend.url, &peers.url, true, &has).await;
     })
     .await
     .expect("finished within 120 s");
@@ -296,10 +322,15 @@ async fn page_scenario(
     page_name: Option<&str>,
     bot_video: bool,
     shows_bot: impl Fn(&Value, &str) -> bool,
+    has: HasMember<'_>,
 ) {
     let page = Page::open("browser-peer.mjs", page_url, None);
     let ready = page_wait(&page, "ready", |v| v["event"] == "ready");
     let page_id = ready["peerId"].as_str().unwrap();
+    eventually("the server has the page", Duration::from_secs(10), || {
+        has(page_id)
+    })
+    .await;
     let monitor = Monitor::start(space, Some(peers));
     assert_change(
         &monitor.next("the page"),
@@ -341,7 +372,17 @@ async fn serve_page_scenario(peerjs: &str) {
         })
     };
     let (space, peers) = (format!("{base}CSC342"), format!("{base}peerjs"));
-    page_scenario(&space, &peers, &page_url, Some("Browser"), false, shows_bot).await;
+    let has = |peer: &str| serve_has(&server, peer);
+    page_scenario(
+        &space,
+        &peers,
+        &page_url,
+        Some("Browser"),
+        false,
+        shows_bot,
+        &has,
+    )
+    .await;
     server.stop().await;
 }
 
@@ -366,7 +407,17 @@ async fn workshop_page_scenario() {
                     .any(|x| x["id"] == bot && x["width"].as_u64() > Some(0))
         })
     };
-    page_scenario(&backend.url, &peers.url, &page_url, None, true, shows_bot).await;
+    let has = |peer: &str| workshop_has(&backend, peer);
+    page_scenario(
+        &backend.url,
+        &peers.url,
+        &page_url,
+        None,
+        true,
+        shows_bot,
+        &has,
+    )
+    .await;
 }
 
 macro_rules! browser_tests {

@@ -174,20 +174,58 @@ fn the_help_overlay_lists_the_keys() {
     assert!(screen.contains("leave the space"));
 }
 
+/// At every size, from 1x1 up: only printable cells; the status line (cut to the width)
+/// on top when there is room for it; with the help open, its title or all of its lines;
+/// with it closed, our picture (blue) and Ada's (red) wherever a picture fits.
 #[test]
 fn any_terminal_size_renders() {
-    let mut s = two_people();
-    s.show_help = true;
-    for (w, h) in [
-        (1, 1),
-        (2, 3),
-        (10, 3),
-        (30, 5),
-        (69, 20),
-        (70, 20),
-        (300, 100),
+    let first_row = |buf: &Buffer| text(buf).lines().next().unwrap().to_string();
+    let status = first_row(&draw(&two_people(), 300, 100));
+    assert!(
+        status.starts_with(" packspaces │ 127.0.0.1:3000 CSC342 │ you: Me (01234567)"),
+        "{status}"
+    );
+    // (width, height, least blue cells, least red cells, help: its title / all of it)
+    for (w, h, blue, red, help) in [
+        (1, 1, 0, 0, ""),
+        (2, 3, 0, 0, ""),
+        (10, 3, 0, 0, "keys (E"),
+        (30, 5, 3, 0, "keys (Esc closes)"),
+        (69, 20, 100, 100, "q / Ctrl-C  leave the space"),
+        (70, 20, 100, 100, "q / Ctrl-C  leave the space"),
+        (300, 100, 5000, 5000, "q / Ctrl-C  leave the space"),
     ] {
-        draw(&s, w, h);
+        for show_help in [false, true] {
+            let mut s = two_people();
+            s.show_help = show_help;
+            let buf = draw(&s, w, h);
+            let screen = text(&buf);
+            let ctx = format!("{w}x{h}, help {show_help}:\n{screen}");
+            assert_eq!(buf.area, Rect::new(0, 0, w, h), "{ctx}");
+            assert!(
+                buf.content()
+                    .iter()
+                    .all(|c| !c.symbol().is_empty() && !c.symbol().chars().any(char::is_control)),
+                "{ctx}"
+            );
+            assert!(screen.chars().any(|c| !c.is_whitespace()), "blank: {ctx}");
+            if h >= 3 {
+                let top: String = status.chars().take(usize::from(w)).collect();
+                assert_eq!(first_row(&buf), top, "{ctx}");
+            }
+            if show_help {
+                assert!(
+                    help.is_empty() || screen.contains(help),
+                    "no {help:?}: {ctx}"
+                );
+            } else {
+                let (b, r) = (
+                    cells_of(&buf, buf.area, Rgb::new(0, 0, 255)),
+                    cells_of(&buf, buf.area, Rgb::new(255, 0, 0)),
+                );
+                assert!(b >= blue && r >= red, "blue {b}, red {r}: {ctx}");
+            }
+        }
     }
 }
 

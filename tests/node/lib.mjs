@@ -102,6 +102,36 @@ export function remoteTiles() {
   });
 }
 
+/**
+ * Runs in a page: from now on, every 100 ms, keeps the mean colour of the middle of our own
+ * picture (the first tile, the self-view of what we send) for 5 s;
+ * `window.__ownColours(ms)` returns those of the last `ms` milliseconds as [r, g, b], oldest
+ * first. A test compares them with what the other side shows (Firefox's fake camera fades
+ * round the hue circle, so only the colour sent at about the same time will do).
+ */
+export function keepOwnColours() {
+  const log = [];
+  const canvas = document.createElement("canvas");
+  canvas.width = 16;
+  canvas.height = 12;
+  const g = canvas.getContext("2d", { willReadFrequently: true });
+  setInterval(() => {
+    const video = document.querySelector("#videos figure video");
+    if (!video || !video.videoWidth) return;
+    g.drawImage(video, 0, 0, 16, 12);
+    // The middle half, away from the edges (Firefox's fake camera marks its top edge).
+    const d = g.getImageData(4, 3, 8, 6).data;
+    const rgb = [0, 1, 2].map((c) => Math.round([...Array(48).keys()].reduce((s, i) => s + d[i * 4 + c], 0) / 48));
+    const at = performance.now();
+    log.push({ at, rgb });
+    while (log[0].at < at - 5000) log.shift();
+  }, 100);
+  window.__ownColours = (ms) => {
+    const since = performance.now() - ms;
+    return log.filter((e) => e.at >= since).map((e) => e.rgb);
+  };
+}
+
 /** Runs in a page: every <video> element (the workshop page has no tiles), by id. */
 export function videoElements() {
   return [...document.querySelectorAll("video")].map((v) => ({ id: v.id, width: v.videoWidth }));
@@ -118,8 +148,10 @@ export function videoElements() {
  * for console errors and warnings. Each line on stdin is a JavaScript expression evaluated
  * in the page (e.g. `window.packspaces.camera(false)`), answered with
  * {"event":"evaluated","expression":…,"result":…} or {"event":"evaluate-error",…}.
- * Closes `browser` and exits when stdin closes, or after 90 s (PAGE_SECONDS in the
- * environment: that many).
+ * The page keeps its own colours (keepOwnColours) for `window.__ownColours(ms)`.
+ * Closes `browser` and exits when stdin closes, or after 150 s (PAGE_SECONDS in the
+ * environment: that many): longer than the 120 s a Rust scenario is allowed, so that a
+ * page never goes away under a test that is still within its bound.
  */
 export async function reportPage(browser, page, url) {
   let stopping = false;
@@ -147,7 +179,7 @@ export async function reportPage(browser, page, url) {
   });
   process.stdin.setEncoding("utf8");
   process.stdin.resume();
-  setTimeout(stop, Number(process.env.PAGE_SECONDS || 90) * 1000);
+  setTimeout(stop, Number(process.env.PAGE_SECONDS || 150) * 1000);
   page.on("pageerror", (e) => console.log(JSON.stringify({ event: "pageerror", error: String(e) })));
   page.on("console", (m) => {
     // Playwright says "warning", Puppeteer "warn".
@@ -158,6 +190,7 @@ export async function reportPage(browser, page, url) {
   });
   await page.goto(url);
   const peerId = await waitFor(() => page.evaluate(() => window.packspaces && window.packspaces.peerId), 20000, "the page to join");
+  await page.evaluate(keepOwnColours);
   console.log(JSON.stringify({ event: "ready", peerId }));
   while (!stopping) {
     // The browser may close under a pending evaluate when we are told to stop.

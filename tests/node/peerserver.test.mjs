@@ -94,7 +94,10 @@ async function scenarios(at) {
   alice.send({ type: "OFFER", dst: "carol", payload: { n: 1 } });
   alice.send({ type: "CANDIDATE", dst: "carol", payload: { n: 2 } });
   alice.send({ type: "LEAVE", dst: "carol" });
-  await sleep(500);
+  // A server handles one client's messages in order: once bob has alice's next message,
+  // the three for carol are queued.
+  alice.send({ type: "CANDIDATE", dst: "bob", payload: { after: "carol's" } });
+  await waitFor(() => bob.got.some((m) => m.payload?.after === "carol's"), 3000, "alice's messages for carol handled");
   const carol = connect(base, { id: "carol", token: "tc" });
   await waitFor(() => carol.got.length >= 3, 3000, "queued messages delivered");
 
@@ -108,7 +111,9 @@ async function scenarios(at) {
   // A reconnect with the same token takes over the id without a second OPEN.
   const alice2 = connect(base, { id: "alice", token: "ta", as: "alice2" });
   await alice2.open();
-  await sleep(200);
+  // The takeover is done once the server relays what alice2 sends.
+  alice2.send({ type: "CANDIDATE", dst: "bob", payload: { from: "alice2" } });
+  await waitFor(() => bob.got.some((m) => m.payload?.from === "alice2"), 3000, "alice2's message relayed");
   bob.send({ type: "CANDIDATE", dst: "alice", payload: { again: true } });
   await waitFor(() => alice2.got.length >= 1, 3000, "message to the reconnected socket");
 
@@ -116,6 +121,7 @@ async function scenarios(at) {
   alice2.send({ type: "OFFER", dst: "ghost", payload: { n: 1 } });
   alice2.send({ type: "CANDIDATE", dst: "ghost", payload: { n: 2 } });
   await waitFor(() => alice2.got.length >= 2, 9000, "EXPIRE");
+  // A window in which nothing must happen: no second EXPIRE for the same sender.
   await sleep(1500);
 
   for (const c of [alice, alice2, bob, carol]) c.ws.close();
@@ -181,7 +187,7 @@ test("a client flooding packspaces serve is cut off while the others keep talkin
   const sdp = "x".repeat(2000);
   for (let i = 0; i < 20000 && !flooder.closed; i++) {
     flooder.send({ type: "CANDIDATE", dst: "calm-b", payload: { i, sdp } });
-    if (i % 500 === 0) await sleep(1);
+    if (i % 500 === 0) await sleep(1); // let the socket's events run between bursts
   }
   await waitFor(() => flooder.closed, 5000, "the flooder to be disconnected");
   const before = a.got.length;
@@ -227,4 +233,35 @@ test("past --max-peers, packspaces serve refuses a newcomer as npm peer does at 
     theirServer?.close();
     theirServer?.closeAllConnections?.();
   }
+});
+
+test("packspaces serve relays a message of 64 KiB and cuts off a client that sends a larger one", async () => {
+  const base = `${ours.url}peerjs`;
+  const big = connectTo(base, { id: "big", token: "t" });
+  const to = connectTo(base, { id: "to", token: "t" });
+  const other = connectTo(base, { id: "other", token: "t" });
+  await Promise.all([big.open(), to.open(), other.open()]);
+  await waitFor(() => big.got.length && to.got.length && other.got.length, 3000, "OPEN");
+  // A message to `to` of exactly `bytes` bytes (its padding is ASCII).
+  const sized = (bytes, n) => {
+    const m = { type: "CANDIDATE", dst: "to", payload: { n, pad: "" } };
+    m.payload.pad = "x".repeat(bytes - JSON.stringify(m).length);
+    const text = JSON.stringify(m);
+    assert.equal(text.length, bytes);
+    return text;
+  };
+  const LIMIT = 64 * 1024; // PeerServerConfig::max_message_bytes
+  const atLimit = sized(LIMIT, 1);
+  big.send(atLimit);
+  await waitFor(() => to.got.some((m) => m.payload?.n === 1), 3000, "the 64 KiB message relayed");
+  assert.deepEqual(to.got.find((m) => m.payload?.n === 1).payload, JSON.parse(atLimit).payload);
+  big.send(sized(LIMIT + 1, 2));
+  await waitFor(() => big.closed, 3000, "the sender of a larger message cut off");
+  // Nothing of it arrived, and the others still talk.
+  other.send({ type: "CANDIDATE", dst: "to", payload: { n: 3 } });
+  await waitFor(() => to.got.some((m) => m.payload?.n === 3), 3000, "a message after the cut");
+  assert.deepEqual(to.got.map((m) => m.payload?.n ?? m.type), ["OPEN", 1, 3]);
+  assert.equal(to.closed, false);
+  to.ws.close();
+  other.ws.close();
 });

@@ -86,8 +86,15 @@ test("bad joins get a space-error and reach nobody", async () => {
   bad.emit("join-space", "../etc", "ok1");
   bad.emit("join-space", 42);
   bad.emit("join-space", "guarded", "x".repeat(100000));
-  await waitFor(() => got(bad, "space-error").length >= 3, 3000, "space-error replies");
+  await waitFor(() => got(bad, "space-error").length >= 4, 3000, "a space-error for each of the 4 bad joins");
+  // A window in which nothing must happen: no bad join reaches the watcher.
   await sleep(300);
+  const refusals = got(bad, "space-error").map(([m]) => m);
+  assert.equal(refusals.length, 4, `one space-error per bad join: ${JSON.stringify(refusals)}`);
+  // Each for what was wrong with its join (the replies may come in any order): the id with
+  // escapes and the overlong one, the path in the space name, the number.
+  const reasons = refusals.map((m) => m.split(" ").slice(0, 2).join(" ")).sort();
+  assert.deepEqual(reasons, ["join-space takes", "peer ids", "peer ids", "space names"], JSON.stringify(refusals));
   assert.deepEqual(got(watcher, "user-connected"), []);
   // The server still works for well-behaved clients.
   const good = await client();

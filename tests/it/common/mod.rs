@@ -236,6 +236,8 @@ pub fn trusting(
 pub struct NodeServer {
     child: std::process::Child,
     pub url: String,
+    /// What it wrote on stderr so far (the workshop backend logs each `join-space` there).
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
 }
 
 impl NodeServer {
@@ -251,9 +253,19 @@ impl NodeServer {
             .envs(env.iter().copied())
             .current_dir(node_dir())
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        let stderr = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = std::io::BufReader::new(child.stderr.take().unwrap());
+        let kept = stderr.clone();
+        std::thread::spawn(move || {
+            for line in reader.lines().map_while(Result::ok) {
+                let mut kept = kept.lock().unwrap();
+                kept.push_str(&line);
+                kept.push('\n');
+            }
+        });
         let mut line = String::new();
         std::io::BufReader::new(child.stdout.take().unwrap())
             .read_line(&mut line)
@@ -263,7 +275,12 @@ impl NodeServer {
             .strip_prefix("listening on ")
             .unwrap_or_else(|| panic!("{script} printed {line:?}"))
             .to_string();
-        NodeServer { child, url }
+        NodeServer { child, url, stderr }
+    }
+
+    /// Whether it wrote the line `line` on stderr yet.
+    pub fn logged(&self, line: &str) -> bool {
+        self.stderr.lock().unwrap().lines().any(|l| l == line)
     }
 }
 
