@@ -1,8 +1,10 @@
 //! `packspaces serve`: the whole classroom backend on one port — Socket.IO spaces
 //! (`spaces`), a PeerJS-compatible PeerServer under `/peerjs` (`peerserver`) and the
-//! browser page at `/` and `/<space>` (`page`) with the libraries it loads (`vendor`).
-//! With `--redis`, several instances share spaces and PeerJS ids (`cluster`).
+//! browser page at `/` and `/<space>` (`page`) with the libraries it loads (`vendor`),
+//! and chat in a space (`chat`). With `--redis`, several instances share spaces and PeerJS
+//! ids (`cluster`).
 
+pub mod chat;
 pub mod cluster;
 pub mod page;
 pub mod peerserver;

@@ -22,12 +22,13 @@ use socketioxide::handler::ConnectHandler as _;
 use socketioxide::socket::Sid;
 
 use crate::peerjs::protocol::is_valid_id;
+use crate::server::chat::{self, ChatError, FloodGate, Relayed, Sent};
 use crate::server::cluster::presence::Announcement;
 use crate::server::cluster::{Cluster, ClusterAdapter};
-use crate::space::protocol::{DEFAULT_SPACE, is_valid_space};
 use crate::space::protocol::{
-    JOIN_SPACE, SPACE_ERROR, SPACE_MEMBERS, USER_CONNECTED, USER_DISCONNECTED,
+    CHAT_MESSAGE, JOIN_SPACE, SPACE_ERROR, SPACE_MEMBERS, USER_CONNECTED, USER_DISCONNECTED,
 };
+use crate::space::protocol::{DEFAULT_SPACE, is_valid_space};
 
 /// `join-space` calls one socket may make per minute; more is abuse.
 const JOINS_PER_MINUTE: usize = 30;
@@ -102,6 +103,7 @@ pub struct Spaces {
     members: HashMap<String, Vec<(Sid, Member)>>,
     joined: HashMap<Sid, String>,
     recent_joins: HashMap<Sid, Vec<Instant>>,
+    chat_gates: HashMap<Sid, FloodGate>,
 }
 
 /// What a join changed.
@@ -156,7 +158,24 @@ impl Spaces {
     /// Forgets everything about a socket that went away.
     pub fn forget(&mut self, sid: Sid) -> Option<(String, String)> {
         self.recent_joins.remove(&sid);
+        self.chat_gates.remove(&sid);
         self.leave(sid)
+    }
+
+    /// A chat message from socket `sid` at `now` (counted against its flood limit, refused
+    /// or not): the space and peer id it speaks for, or why not.
+    pub fn chat(&mut self, sid: Sid, now: Instant) -> Result<(String, String), ChatError> {
+        if !self.chat_gates.entry(sid).or_default().allow(now) {
+            return Err(ChatError::TooMany);
+        }
+        let space = self.joined.get(&sid).ok_or(ChatError::NotInASpace)?;
+        let peer = self
+            .members
+            .get(space)
+            .and_then(|m| m.iter().find(|(s, _)| *s == sid))
+            .map(|(_, m)| m.peer_id.clone())
+            .ok_or(ChatError::NotInASpace)?;
+        Ok((space.clone(), peer))
     }
 
     /// (space, peer id) of every member.
@@ -247,6 +266,14 @@ fn register<A: Adapter>(
             async move { join_space(socket, args.map(|a| a.0), spaces, cluster).await }
         },
     );
+    let on_chat = spaces.clone();
+    socket.on(
+        CHAT_MESSAGE,
+        move |socket: SocketRef<A>, TryData(sent): TryData<Sent>| {
+            let spaces = on_chat.clone();
+            async move { chat_message(socket, sent.map(|s| s.text), spaces).await }
+        },
+    );
     socket.on_disconnect(move |socket: SocketRef<A>| {
         let spaces = spaces.clone();
         let cluster = cluster.clone();
@@ -263,6 +290,53 @@ fn register<A: Adapter>(
                 let _ = socket.to(room(&space)).emit(USER_DISCONNECTED, &peer).await;
             }
         }
+    });
+}
+
+/// Relays a member's chat message to everyone in its space (the sender too), at every
+/// instance; refusals go back as `space-error`, and a flooding socket is cut off.
+async fn chat_message<A: Adapter>(
+    socket: SocketRef<A>,
+    text: Result<String, impl std::fmt::Display>,
+    spaces: Arc<Mutex<Spaces>>,
+) {
+    let place = spaces
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .chat(socket.id, Instant::now());
+    let checked = place.and_then(|(space, peer)| {
+        let text = text.map_err(|_| ChatError::BadMessage)?;
+        chat::check(&text)?;
+        Ok((space, peer, text))
+    });
+    let (space, from, text) = match checked {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = socket.emit(SPACE_ERROR, &e.to_string());
+            if e == ChatError::TooMany {
+                tracing::info!("chat flood from {}: disconnected", socket.id);
+                disconnect_soon(socket);
+            }
+            return;
+        }
+    };
+    let relayed = Relayed {
+        from,
+        name: None,
+        text,
+        time: chat::now_rfc3339(),
+    };
+    let _ = socket
+        .within(room(&space))
+        .emit(CHAT_MESSAGE, &relayed)
+        .await;
+}
+
+/// Disconnects `socket` after a moment, so that the reason sent just before reaches it.
+fn disconnect_soon<A: Adapter>(socket: SocketRef<A>) {
+    tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let _ = socket.disconnect();
     });
 }
 
@@ -309,11 +383,7 @@ async fn join_space<A: Adapter>(
             tracing::info!("refused join-space from {}: {e}", socket.id);
             let _ = socket.emit(SPACE_ERROR, &e.to_string());
             if e == JoinError::TooMany {
-                // Let the reason reach the client before the connection goes.
-                tokio::spawn(async move {
-                    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-                    let _ = socket.disconnect();
-                });
+                disconnect_soon(socket);
             }
             return;
         }

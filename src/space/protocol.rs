@@ -11,8 +11,11 @@ pub const USER_CONNECTED: &str = "user-connected";
 pub const USER_DISCONNECTED: &str = "user-disconnected";
 /// Server to a newcomer (`packspaces serve` only): `space-members([peerId, …])`.
 pub const SPACE_MEMBERS: &str = "space-members";
-/// Server to a client whose `join-space` it refused: `space-error(message)`.
+/// Server to a client whose `join-space` (or `chat-message`) it refused: `space-error(message)`.
 pub const SPACE_ERROR: &str = "space-error";
+/// Both ways (`packspaces serve` only): a member sends `chat-message({text})`; every member
+/// of its space gets `chat-message({from, name, text, time})`.
+pub const CHAT_MESSAGE: &str = "chat-message";
 
 /// The workshop's one space, joined with the single-argument `join-space`.
 pub const DEFAULT_SPACE: &str = "";

@@ -57,12 +57,19 @@ test("polling-first socket.io clients (the workshop page's default) meet across 
   for (const m of members.slice(1)) m.socket.disconnect();
 });
 
-test("websocket-only clients need no stickiness: one space across instances", async (t) => {
+test("websocket-only clients need no stickiness: one space (and its chat) across instances", async (t) => {
   if (!balancer) return t.skip("no redis-server or haproxy");
   const a = await member("CSC100", "ws-a", { transports: ["websocket"] });
   const b = await member("CSC100", "ws-b", { transports: ["websocket"] });
   assert.deepEqual(b.heard.members, ["ws-a"]);
   await waitFor(() => a.heard.connected.includes("ws-b"), 5000, "ws-a hears of ws-b");
+  // Chat crosses instances too (round robin put them at different ones).
+  const chats = [[], []];
+  a.socket.on("chat-message", (m) => chats[0].push(m));
+  b.socket.on("chat-message", (m) => chats[1].push(m));
+  b.socket.emit("chat-message", { text: "hello from b" });
+  await waitFor(() => chats.every((c) => c.length === 1), 5000, "the chat line at both");
+  for (const [m] of chats) assert.deepEqual([m.from, m.text], ["ws-b", "hello from b"]);
   a.socket.disconnect();
   b.socket.disconnect();
 });

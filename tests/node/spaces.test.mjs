@@ -145,3 +145,56 @@ test("a socket spamming join-space is cut off; the others are not", async () => 
   await waitFor(() => got(calm, "user-connected").some(([p]) => p === "newcomer"), 3000, "newcomer announced");
   [calm, newcomer].forEach((s) => s.close());
 });
+
+test("chat: a message reaches everyone in its space, the sender too, as sent, and nobody elsewhere", async () => {
+  const [a, b, other] = [await client(), await client(), await client()];
+  a.emit("join-space", "chat", "chatA");
+  b.emit("join-space", "chat", "chatB");
+  other.emit("join-space", "elsewhere", "chatC");
+  await waitFor(() => [a, b, other].every((s) => got(s, "space-members").length), 3000, "all joined");
+  // Markup and an escape sequence: relayed as text, untouched (clients show it as text).
+  const text = '<img src=x onerror="alert(1)"> \u001b[2J hello';
+  a.emit("chat-message", { text });
+  await waitFor(() => got(a, "chat-message").length && got(b, "chat-message").length, 3000, "the message everywhere in the space");
+  for (const s of [a, b]) {
+    const [[m]] = got(s, "chat-message");
+    assert.deepEqual({ from: m.from, name: m.name, text: m.text }, { from: "chatA", name: null, text });
+    assert.match(m.time, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/);
+    assert.ok(Math.abs(Date.parse(m.time) - Date.now()) < 10000, m.time);
+  }
+  // Refusals, each answered (and counted against the flood limit): too long, empty, not an
+  // object, before joining.
+  b.emit("chat-message", { text: "x".repeat(501) });
+  b.emit("chat-message", { text: "   " });
+  b.emit("chat-message", "just a string");
+  const outsider = await client();
+  outsider.emit("chat-message", { text: "hi" });
+  await waitFor(() => got(b, "space-error").length === 3 && got(outsider, "space-error").length === 1, 3000, "the refusals");
+  assert.deepEqual(got(b, "space-error").map(([m]) => m).sort(), [
+    "chat messages are at most 500 characters",
+    'chat-message takes {"text": "…"}',
+    "empty chat message",
+  ]);
+  assert.deepEqual(got(outsider, "space-error"), [["join a space before you chat"]]);
+  b.emit("chat-message", { text: "y".repeat(500) });
+  await waitFor(() => got(a, "chat-message").length === 2, 3000, "500 characters pass");
+  assert.equal(got(other, "chat-message").length, 0, "nothing crossed spaces");
+  [a, b, other, outsider].forEach((s) => s.close());
+});
+
+test("chat: a socket flooding messages is cut off; the others keep talking", async () => {
+  const [calm, flooder] = [await client(), await client()];
+  calm.emit("join-space", "flood", "calm");
+  flooder.emit("join-space", "flood", "flooder");
+  await waitFor(() => got(calm, "space-members").length && got(flooder, "space-members").length, 3000, "both joined");
+  let disconnected = false;
+  flooder.on("disconnect", () => (disconnected = true));
+  for (let i = 0; i < 100 && !disconnected; i++) flooder.emit("chat-message", { text: `spam ${i}` });
+  await waitFor(() => disconnected, 5000, "the flooder to be disconnected");
+  assert.ok(got(flooder, "space-error").some(([m]) => /too many chat messages/.test(m)));
+  const relayed = got(calm, "chat-message").length;
+  assert.ok(relayed <= 20, `at most the allowed 20 relayed, got ${relayed}`);
+  calm.emit("chat-message", { text: "still here" });
+  await waitFor(() => got(calm, "chat-message").some(([m]) => m.text === "still here"), 3000, "the calm one still chats");
+  calm.close();
+});
