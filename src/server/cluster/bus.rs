@@ -132,7 +132,7 @@ impl Bus {
 
     /// The value, or `None` with Redis marked down.
     fn settle<T>(&self, result: redis::RedisResult<T>) -> Option<T> {
-        result.map_err(|e| self.went_down(&e)).ok()
+        result.map_err(|e| self.went_down(&short(&e))).ok()
     }
 
     /// Publishes `message` on `channel` (lost, and logged, while Redis is away).
@@ -156,7 +156,7 @@ impl Bus {
         let mut connection = self.0.connection.clone();
         if let Err(e) = bounded(connection.subscribe(channel)).await {
             // Subscribed again when Redis is back.
-            self.went_down(&e);
+            self.went_down(&short(&e));
         }
         rx
     }
@@ -170,12 +170,12 @@ impl Bus {
             .map_err(|e| short(&e))
     }
 
-    fn went_down(&self, error: &redis::RedisError) {
+    /// Marks Redis down, saying so once (until it is back).
+    fn went_down(&self, reason: &str) {
         if self.0.up.swap(false, Ordering::Relaxed) {
             tracing::warn!(
-                "Redis at {} is unreachable ({}): serving this instance's members only until it is back",
-                self.0.shown_url,
-                short(error)
+                "Redis at {} is unreachable ({reason}): serving this instance's members only until it is back",
+                self.0.shown_url
             );
         }
     }
@@ -219,14 +219,7 @@ async fn supervise(bus: std::sync::Weak<Inner>) {
         let Some(inner) = bus.upgrade() else { return };
         let bus = Bus(inner);
         match bus.ping().await {
-            Err(reason) => {
-                if bus.0.up.swap(false, Ordering::Relaxed) {
-                    tracing::warn!(
-                        "Redis at {} is unreachable ({reason}): serving this instance's members only until it is back",
-                        bus.0.shown_url
-                    );
-                }
-            }
+            Err(reason) => bus.went_down(&reason),
             Ok(()) if !bus.is_up() => {
                 if bus.subscribe_all().await {
                     bus.0.up.store(true, Ordering::Relaxed);

@@ -53,14 +53,7 @@ impl Cluster {
     ) -> Option<Vec<String>> {
         let mut pipe = redis::pipe();
         if let Some((old_space, old_peer)) = left {
-            pipe.add_command(scripts::eval(
-                HDEL_IF,
-                &keys::space(old_space),
-                &[old_peer, &self.node],
-            ))
-            .ignore()
-            .hdel(keys::members(&self.node), old_peer)
-            .ignore();
+            self.unrecord(&mut pipe, old_space, old_peer);
         }
         pipe.hset(keys::space(space), peer, &self.node)
             .ignore()
@@ -74,6 +67,13 @@ impl Cluster {
     /// Records that `peer` left `space` here.
     pub async fn space_left(&self, space: &str, peer: &str) {
         let mut pipe = redis::pipe();
+        self.unrecord(&mut pipe, space, peer);
+        let _: Option<()> = self.bus.run_pipeline(&pipe).await;
+    }
+
+    /// Adds to `pipe` the removal of `peer` from `space`'s record (unless another instance
+    /// holds it now) and from this instance's members.
+    fn unrecord(&self, pipe: &mut redis::Pipeline, space: &str, peer: &str) {
         pipe.add_command(scripts::eval(
             HDEL_IF,
             &keys::space(space),
@@ -82,7 +82,6 @@ impl Cluster {
         .ignore()
         .hdel(keys::members(&self.node), peer)
         .ignore();
-        let _: Option<()> = self.bus.run_pipeline(&pipe).await;
     }
 
     /// Renews this instance's lease.
