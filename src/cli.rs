@@ -25,7 +25,8 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Play a video file in the terminal (y4m, IVF with VP8, or H.264 Annex B).
+    /// Play a video file in the terminal (y4m, IVF with VP8, or H.264 Annex B), or a
+    /// recording made with `join --record` or `demo --record` (asciicast v2, .cast).
     ///
     /// Keys: q, Esc or Ctrl-C quit.
     Play(PlayArgs),
@@ -100,6 +101,20 @@ pub struct JoinCommand {
     /// video bytes per picture cell.
     #[arg(long)]
     pub stats: bool,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
+}
+
+/// `--record` (`join`, `demo`).
+#[derive(Debug, Clone, Args)]
+pub struct RecordArgs {
+    /// Record the screen to FILE (replaced if it exists) as an asciicast v2 recording:
+    /// every byte the terminal receives, with its time. Play it with `packspaces play
+    /// FILE` (or asciinema). If the file cannot be written (a full disk), recording stops
+    /// with a notice and the session goes on.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// The workshop page's STUN server, the default for `--ice-server`.
@@ -267,6 +282,23 @@ pub struct BotArgs {
     /// Which of the built-in colour schemes its test card uses (0-5).
     #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..6))]
     pub palette: u8,
+
+    /// Say TEXT in the space's chat once, when in (`packspaces serve` spaces; at most 500
+    /// characters).
+    #[arg(long, value_name = "TEXT", value_parser = chat_text)]
+    pub say: Option<String>,
+}
+
+/// A chat line from the command line: not empty, not too long.
+fn chat_text(text: &str) -> Result<String, String> {
+    let max = crate::space::protocol::MAX_CHAT_CHARS;
+    if text.trim().is_empty() {
+        Err("an empty chat line".into())
+    } else if text.chars().count() > max {
+        Err(format!("chat lines are at most {max} characters"))
+    } else {
+        Ok(text.to_string())
+    }
 }
 
 #[derive(Debug, Clone, Args)]
@@ -314,6 +346,9 @@ pub struct DemoArgs {
     /// When leaving, print what the screen output cost (kbit/s, video frames per second).
     #[arg(long)]
     pub stats: bool,
+
+    #[command(flatten)]
+    pub record: RecordArgs,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -397,8 +432,16 @@ pub struct ServeArgs {
 
 #[derive(Debug, Args)]
 pub struct PlayArgs {
-    /// The video file: .y4m (raw 4:2:0), .ivf (VP8) or .h264 (Annex B byte stream).
+    /// The video file: .y4m (raw 4:2:0), .ivf (VP8) or .h264 (Annex B byte stream); or a
+    /// recording: .cast (asciicast v2, as `--record` writes), whose bytes are played to the
+    /// terminal at their times. A recording's last line cut short (a killed recorder) is
+    /// played up to there, with a warning.
     pub file: PathBuf,
+
+    /// For a recording: play it this many times as fast, e.g. 2, or 0.5 for half speed
+    /// [default: 1]. (A video's pace is --fps.)
+    #[arg(long, value_name = "X", value_parser = parse_speed)]
+    pub speed: Option<f64>,
 
     /// Size in cells as COLSxROWS, e.g. 80x24 [default: fit the terminal, or 80x24 when
     /// the output is not a terminal].
@@ -484,6 +527,15 @@ pub fn parse_size(s: &str) -> Result<(u16, u16), String> {
     Ok((c, r))
 }
 
+/// Parses a playback speed between 0.01 and 1000.
+pub fn parse_speed(s: &str) -> Result<f64, String> {
+    let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
+    if !(0.01..=1000.0).contains(&v) {
+        return Err(format!("{s}: speed must be between 0.01 and 1000"));
+    }
+    Ok(v)
+}
+
 /// Parses a frame rate between 0.1 and 1000.
 pub fn parse_fps(s: &str) -> Result<f64, String> {
     let v: f64 = s.parse().map_err(|_| format!("{s:?} is not a number"))?;
@@ -513,5 +565,10 @@ mod tests {
         assert_eq!(parse_fps("29.97"), Ok(29.97));
         assert!(parse_fps("0").is_err());
         assert!(parse_fps("NaN").is_err());
+        assert_eq!(parse_speed("50"), Ok(50.0));
+        assert_eq!(parse_speed("0.5"), Ok(0.5));
+        assert!(parse_speed("0").is_err());
+        assert!(parse_speed("inf").is_err());
+        assert!(parse_speed("NaN").is_err());
     }
 }

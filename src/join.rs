@@ -10,18 +10,21 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 
+use crate::cast::Recorder;
 use crate::output::{Drawn, MaxRate, OutputConfig};
 use crate::render::I420Frame;
 use crate::session::{Session, SessionConfig};
 use crate::terminal::{Input, Screen, StopSignals, TerminalGuard};
-use crate::ui::{Effect, action_for_key, view};
+use crate::ui::{Effect, view};
 
-/// How the full-screen commands write the screen (`--max-rate`, `--stats`).
-#[derive(Debug, Clone, Copy)]
+/// How the full-screen commands write the screen (`--max-rate`, `--stats`, `--record`).
+#[derive(Debug, Clone)]
 pub struct ScreenOptions {
     pub max_rate: MaxRate,
     /// Print the output's figures (kbit/s, video fps, bytes per cell) when leaving.
     pub stats: bool,
+    /// Record everything the terminal receives (`--record`).
+    pub record: Option<Recorder>,
 }
 
 impl Default for ScreenOptions {
@@ -29,6 +32,7 @@ impl Default for ScreenOptions {
         Self {
             max_rate: MaxRate::Unlimited,
             stats: false,
+            record: None,
         }
     }
 }
@@ -65,12 +69,20 @@ pub fn print_summary(result: anyhow::Result<Option<String>>) -> anyhow::Result<(
 
 /// Runs the full-screen UI of a started session until the user quits; the terminal is
 /// restored however it ends. (Also the demo's screen.) The caller keeps stderr quiet.
-/// Returns the `--stats` summary when asked for.
+/// Returns what to print once the screen is back: the `--stats` summary when asked for,
+/// and why a recording stopped, if it did.
 pub async fn run_ui(session: &Session, options: &ScreenOptions) -> anyhow::Result<Option<String>> {
-    let guard = TerminalGuard::enter().context("cannot set up the terminal")?;
+    let guard = TerminalGuard::enter_recorded(options.record.clone())
+        .context("cannot set up the terminal")?;
     let result = ui_loop(session, options).await;
+    // Records the restore and closes the recording.
     drop(guard);
-    result
+    let failure = options.record.as_ref().and_then(Recorder::failure);
+    result.map(|summary| match (summary, failure) {
+        (Some(summary), Some(failure)) => Some(format!("{summary}\npackspaces: {failure}")),
+        (summary, None) => summary,
+        (None, Some(failure)) => Some(format!("packspaces: {failure}")),
+    })
 }
 
 /// Why the screen closed.
@@ -85,7 +97,7 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
     let color = session.shared.state().color;
     let mut config = OutputConfig::new(color, options.max_rate);
     config.measure_error = options.stats;
-    let mut screen = Screen::open(config)?;
+    let mut screen = Screen::open_recorded(config, options.record.clone())?;
     let mut signals = StopSignals::new()?;
     let mut dirty = true;
     let mut status_shown: Option<Instant> = None;
@@ -106,6 +118,11 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
                     Err(e) => break Ending::TerminalGone(e.to_string()),
                 }
                 dirty |= session.shared.update_if(|state| state.expire_notice(now));
+                // A recording that stopped (a full disk) says so; the session goes on.
+                if let Some(why) = options.record.as_ref().and_then(Recorder::take_notice) {
+                    session.shared.update(|state| state.notify(&why));
+                    dirty = true;
+                }
                 if status_shown.is_none_or(|at| now.saturating_duration_since(at) >= STATUS_EVERY) {
                     let status = screen.output.status(now);
                     session.shared.update(|state| state.output = Some(status));
@@ -129,7 +146,7 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
                     }
                     Some(Input::Key(key)) => key,
                 };
-                let Some(action) = action_for_key(key) else { continue };
+                let Some(action) = session.shared.state().action_for(key) else { continue };
                 let effect = session.shared.update(|state| state.apply(action));
                 match effect {
                     Some(Effect::Quit) => break Ending::Quit,
@@ -141,6 +158,10 @@ async fn ui_loop(session: &Session, options: &ScreenOptions) -> anyhow::Result<O
                         session.shared.update(|state| state.notify(&notice));
                     }
                     Some(Effect::MediaChanged) => session.apply_controls(),
+                    Some(Effect::Say(text)) if !session.say(&text).await => {
+                        session.shared.update(|state| state.notify("could not send: the session has stopped"));
+                    }
+                    Some(Effect::Say(_)) => {}
                     None => {}
                 }
                 // A key's answer goes out now, ahead of the next tick's video.

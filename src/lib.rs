@@ -23,7 +23,8 @@
 //!   encoding, the test card, cameras and clips we send; [`audio`]: jitter buffer, mixer,
 //!   Opus and sound devices (feature `audio`).
 //! - **The screens** — [`ui`] (the conference: state, keys, a pure view), [`join`],
-//!   [`demo`], [`monitor`], [`play`], with [`terminal`] keeping the terminal sane.
+//!   [`demo`], [`monitor`], [`play`], with [`terminal`] keeping the terminal sane and
+//!   [`cast`] recording what a screen showed (`--record`) and playing it back.
 //! - **The server** — [`server`]: `packspaces serve`, a Socket.IO rooms backend, a
 //!   PeerJS-compatible PeerServer and the browser page, on one port, over HTTPS with
 //!   [`tls`] (which also decides what clients trust: `--ca`, `--pin`).
@@ -48,6 +49,7 @@
 pub mod audio;
 pub mod bot;
 pub mod call;
+pub mod cast;
 pub mod cli;
 pub mod contain;
 pub mod demo;

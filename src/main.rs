@@ -5,9 +5,11 @@ use std::process::ExitCode;
 use clap::Parser;
 use packspaces::audio::AudioConfig;
 use packspaces::call::CallConfig;
+use packspaces::cast::Recorder;
 use packspaces::cli::{Cli, Command};
 use packspaces::cli::{
-    DemoArgs, JoinArgs, MonitorArgs, SelfSignedArgs, ServeArgs, SpaceArgs, WORKSHOP_STUN,
+    DemoArgs, JoinArgs, MonitorArgs, RecordArgs, SelfSignedArgs, ServeArgs, SpaceArgs,
+    WORKSHOP_STUN,
 };
 use packspaces::ice::IceServer;
 use packspaces::join::ScreenOptions;
@@ -34,25 +36,26 @@ fn main() -> ExitCode {
         Command::Serve(args) => serve_options(args).and_then(|o| run_async(server::run(o))),
         Command::Join(args) if args.join.list_cameras => list_cameras(),
         Command::Bot(args) if args.join.list_cameras => list_cameras(),
-        Command::Join(args) => {
+        Command::Join(args) => session_config(&args.join, None, true).and_then(|config| {
+            let title = format!("packspaces join {}", args.join.space.url);
             let screen = ScreenOptions {
                 max_rate: args.screen.max_rate(),
                 stats: args.stats,
+                record: recorder(&args.record, title)?,
             };
-            session_config(&args.join, None, true)
-                .and_then(|config| run_async(packspaces::join::run(config, screen, log_file)))
-        }
+            run_async(packspaces::join::run(config, screen, log_file))
+        }),
         Command::Bot(args) => session_config(&args.join, Some(args.palette), false)
-            .and_then(|config| run_async(packspaces::bot::run(config))),
+            .and_then(|config| run_async(packspaces::bot::run(config, args.say.clone()))),
         Command::Monitor(args) => run_monitor(&args, log_file),
-        Command::Demo(args) => {
+        Command::Demo(args) => demo_config(&args).and_then(|config| {
             let screen = ScreenOptions {
                 max_rate: args.screen.max_rate(),
                 stats: args.stats,
+                record: recorder(&args.record, "packspaces demo".into())?,
             };
-            demo_config(&args)
-                .and_then(|config| run_async(packspaces::demo::run(config, screen, log_file)))
-        }
+            run_async(packspaces::demo::run(config, screen, log_file))
+        }),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -63,6 +66,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// `--record FILE`: the file is created now, once the other arguments are known to be
+/// good, so that a path that cannot be written is an error before anything starts.
+fn recorder(args: &RecordArgs, title: String) -> anyhow::Result<Option<Recorder>> {
+    let Some(path) = &args.record else {
+        return Ok(None);
+    };
+    Ok(Some(Recorder::create(path, Some(title))?))
 }
 
 /// Runs a future on a multi-threaded tokio runtime (the commands that do network I/O).
@@ -249,7 +261,7 @@ fn run_monitor(args: &MonitorArgs, log_file: Option<std::path::PathBuf>) -> anyh
     } else {
         let screen = ScreenOptions {
             max_rate: args.screen.max_rate(),
-            stats: false,
+            ..ScreenOptions::default()
         };
         run_async(monitor::tui::run(config, screen, log_file))
     }

@@ -1,4 +1,5 @@
-//! `packspaces play`: decode a video file and draw it in the terminal, in real time.
+//! `packspaces play`: decode a video file and draw it in the terminal, in real time (a
+//! recording, `.cast`, is played by [`crate::cast::play`] instead).
 //!
 //! One loop decodes and hands frames to the screen output (`crate::output`, the same path
 //! as `join`). When the terminal cannot keep up, frames that are already late, or that
@@ -109,6 +110,14 @@ pub struct PlayOptions {
 /// Runs `packspaces play`.
 pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
     let name = args.file.display().to_string();
+    if crate::cast::is_recording(&args.file) {
+        return play_recording(args);
+    }
+    if args.speed.is_some() {
+        anyhow::bail!(
+            "cannot play {name} with --speed: that is for recordings (.cast); a video's pace is --fps"
+        );
+    }
     let mut source = open_video(&args.file).with_context(|| format!("cannot play {name}"))?;
     let interactive = io::stdout().is_terminal();
     // Following a link needs a terminal that answers; into a file or pipe there is none.
@@ -142,6 +151,32 @@ pub fn run(args: &PlayArgs) -> anyhow::Result<()> {
         eprintln!("{name}: {}\n{stats}", source.describe());
     }
     result.with_context(|| format!("cannot play {name}"))
+}
+
+/// Plays a recording, refusing the options that only mean something for video.
+fn play_recording(args: &PlayArgs) -> anyhow::Result<()> {
+    let video_only: Vec<&str> = [
+        ("--size", args.size.is_some()),
+        ("--fps", args.fps.is_some()),
+        ("--no-wait", args.no_wait),
+        ("--stats", args.stats),
+        ("--max-rate", args.screen.max_rate.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(flag, given)| given.then_some(flag))
+    .collect();
+    if !video_only.is_empty() {
+        anyhow::bail!(
+            "cannot play {} with {}: a recording plays as it was recorded (--speed and --loop apply)",
+            args.file.display(),
+            video_only.join(", ")
+        );
+    }
+    let options = crate::cast::play::CastOptions {
+        speed: args.speed.unwrap_or(1.0),
+        looping: args.looping,
+    };
+    crate::cast::play::run(&args.file, &options)
 }
 
 /// The key of the one picture `play` shows.

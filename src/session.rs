@@ -27,7 +27,8 @@ use crate::media::testcard::{Motion, Palette, TestCard};
 use crate::model::{Link, TileState};
 use crate::peerjs::client::{PeerClient, PeerServerUrl, RegisterError, SignalEvent};
 use crate::render::ColorMode;
-use crate::space::{self, SpaceEvent, SpaceUrl};
+use crate::space::protocol::clean_name;
+use crate::space::{self, Joiner, SpaceEvent, SpaceUrl};
 use crate::ui::{State, view};
 
 /// Our outgoing video: the camera, if one is chosen and works, else the test card. The
@@ -119,6 +120,8 @@ pub struct Session {
     video: Option<VideoSource>,
     /// Our sound: the mixer and our outgoing source, when there are any.
     pub audio: AudioHandle,
+    /// Chat lines to send to the space.
+    say: mpsc::Sender<String>,
     cancel: CancellationToken,
     task: JoinHandle<()>,
 }
@@ -182,10 +185,16 @@ impl Session {
             wants,
         };
         let (space_tx, space_rx) = mpsc::channel(64);
+        let (say, said) = mpsc::channel(32);
+        let joiner = Joiner {
+            peer_id: our_id.clone(),
+            name: config.name.as_deref().and_then(clean_name),
+        };
         tokio::spawn(space::run(
             config.space.clone(),
-            our_id.clone(),
+            joiner,
             space_tx,
+            said,
             cancel.clone(),
         ));
         let task = tokio::spawn(
@@ -203,9 +212,16 @@ impl Session {
             our_id,
             video,
             audio,
+            say,
             cancel,
             task,
         })
+    }
+
+    /// Sends a chat line to the space (it shows when the server relays it back). Waits
+    /// while a reconnect holds earlier lines; false once the session has stopped.
+    pub async fn say(&self, text: &str) -> bool {
+        self.say.send(text.to_string()).await.is_ok()
     }
 
     /// Applies the state's media switches ([`crate::model::Controls`]) to what we send.
@@ -384,7 +400,14 @@ impl Runner {
             let input = tokio::select! {
                 _ = cancel.cancelled() => break,
                 Some(event) = signals.recv() => Input::Signal(event),
-                Some(event) = space.recv() => Input::Space(event),
+                Some(event) = space.recv() => {
+                    self.shared.update_if(|s| take_space_news(s, &event));
+                    // Names and chat are the screen's alone; no call depends on them.
+                    if matches!(event, SpaceEvent::Names(_) | SpaceEvent::Chat(_)) {
+                        continue;
+                    }
+                    Input::Space(event)
+                }
                 Some(event) = calls.recv() => Input::Call(event),
                 Some(news) = media.next() => {
                     self.shared.update(|s| take_news(s, news));
@@ -435,6 +458,18 @@ impl Runner {
             }
         }
     }
+}
+
+/// Puts what the space said about names and chat into the state; true if it changed it.
+fn take_space_news(s: &mut State, event: &SpaceEvent) -> bool {
+    match event {
+        SpaceEvent::Names(names) => s.room.learn_names(names),
+        SpaceEvent::Chat(line) => s.take_chat(line),
+        // Only a packspaces server lists a newcomer's members, and only it relays chat.
+        SpaceEvent::Members(_) if !s.room.chat.available => s.room.chat.available = true,
+        _ => return false,
+    }
+    true
 }
 
 /// Puts what the media side reported into the state.

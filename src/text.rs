@@ -9,7 +9,8 @@ pub fn sanitize(text: &str, max_chars: usize) -> String {
         .collect()
 }
 
-fn is_unsafe(c: char) -> bool {
+/// A character that must never reach a terminal (or reorder a page's text).
+pub fn is_unsafe(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}')
 }

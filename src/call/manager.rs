@@ -367,6 +367,8 @@ impl CallManager {
             SpaceEvent::Members(peers) => {
                 tracing::debug!("space: {} members before us", peers.len());
             }
+            // Names and chat are the session's to show; no call depends on them.
+            SpaceEvent::Names(_) | SpaceEvent::Chat(_) => {}
             SpaceEvent::Refused(message) => {
                 show(out, Show::Notice(format!("space server: {message}")))
             }

@@ -3,12 +3,15 @@
 //! and the session share; the screen adds only its own state around it (`ui::State`).
 //! Pure data: imports nothing of the screen, the network or the media.
 
+pub mod chat;
 pub mod controls;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::render::I420Frame;
 use crate::text::sanitize;
+pub use chat::Chat;
 pub use controls::{Controls, Hearing};
 
 /// Longest name or id shown anywhere.
@@ -111,6 +114,10 @@ pub struct Room {
     /// What is wrong with sound (no speaker, no microphone), short (sanitized); `None`
     /// while sound works or is not built in.
     pub sound: Option<String>,
+    /// Names members gave the space server, by peer id (cleaned): a tile takes its name
+    /// from here when its call carries none, however the two arrive.
+    pub space_names: HashMap<String, String>,
+    pub chat: Chat,
 }
 
 impl Room {
@@ -125,6 +132,21 @@ impl Room {
             self_view: None,
             controls: Controls::default(),
             sound: None,
+            space_names: HashMap::new(),
+            chat: Chat::default(),
+        }
+    }
+
+    /// Names from the space server: kept, and given to those already on screen.
+    pub fn learn_names(&mut self, names: &[(String, String)]) {
+        for (peer, name) in names {
+            if let Some(p) = self.participant_mut(peer) {
+                p.set_name(name);
+            }
+            // Bounded like the room: a hostile server cannot grow it past its members.
+            if self.space_names.len() < 10_000 || self.space_names.contains_key(peer) {
+                self.space_names.insert(peer.clone(), name.clone());
+            }
         }
     }
 
@@ -141,7 +163,11 @@ impl Room {
         let index = match self.participants.iter().position(|p| p.peer_id == peer_id) {
             Some(i) => i,
             None => {
-                self.participants.push(Participant::new(peer_id));
+                let mut p = Participant::new(peer_id);
+                if let Some(name) = self.space_names.get(peer_id) {
+                    p.set_name(name);
+                }
+                self.participants.push(p);
                 self.participants.len() - 1
             }
         };
@@ -150,6 +176,7 @@ impl Room {
 
     pub fn remove(&mut self, peer_id: &str) {
         self.participants.retain(|p| p.peer_id != peer_id);
+        self.space_names.remove(peer_id);
     }
 
     /// Adds a sound problem's short form (problems add up: the speaker and the microphone

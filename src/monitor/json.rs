@@ -1,4 +1,4 @@
-//! `packspaces monitor --json`: one JSON line per join or leave on stdout, for scripts, and
+//! `packspaces monitor --json`: one JSON line per join, leave or chat line on stdout, for scripts, and
 //! no terminal UI. Connection news goes to stderr so that stdout holds only the events.
 
 use std::io::Write;
@@ -16,18 +16,23 @@ struct Line<'a> {
     event: ChangeKind,
     peer: &'a str,
     name: Option<&'a str>,
+    /// What a chat line said (chat lines only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    text: Option<&'a str>,
     time: String,
     count: usize,
     already: bool,
 }
 
-/// `{"event":"join","peer":"…","name":"Ada","time":"2025-11-27T11:30:05.123Z","count":2,"already":false}`
-/// (serde escapes whatever a name holds).
+/// `{"event":"join","peer":"…","name":"Ada","time":"2025-11-27T11:30:05.123Z","count":2,"already":false}`,
+/// and for chat `{"event":"chat","peer":"…","name":"Ada","text":"hello",…}` (serde escapes
+/// whatever a name or text holds).
 pub fn line(change: &Change) -> String {
     let line = Line {
         event: change.kind,
         peer: &change.peer,
         name: change.name.as_deref(),
+        text: change.text.as_deref(),
         time: change.time.rfc3339(),
         count: change.count,
         already: change.already,
@@ -101,6 +106,7 @@ mod tests {
             kind: ChangeKind::Join,
             peer: "abc".into(),
             name: Some("Ada \"\u{1b}[2J\n".into()),
+            text: None,
             time: Utc::from_millis(1_764_243_005_123),
             count: 2,
             already: true,
@@ -119,5 +125,13 @@ mod tests {
             ..change
         };
         assert!(line(&leave).starts_with(r#"{"event":"leave","peer":"abc","name":null,"#));
+        let chat = Change {
+            kind: ChangeKind::Chat,
+            text: Some("<b>hi</b>\u{1b}[2J".into()),
+            ..leave
+        };
+        let v: serde_json::Value = serde_json::from_str(&line(&chat)).unwrap();
+        assert_eq!(v["event"], "chat");
+        assert_eq!(v["text"], "<b>hi</b>\u{1b}[2J");
     }
 }

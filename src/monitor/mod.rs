@@ -26,7 +26,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::model::Link;
 use crate::peerjs::client::{PeerClient, PeerServerUrl, RegisterError, SignalCommand, SignalEvent};
-use crate::space::{self, SpaceEvent, SpaceUrl};
+use crate::space::{self, Joiner, SpaceEvent, SpaceUrl};
 use roster::{Change, Input, Roster};
 use utc::Utc;
 
@@ -81,10 +81,17 @@ impl Monitor {
             notice: None,
         });
         let (space_tx, space_rx) = mpsc::channel(64);
+        // The monitor says nothing in chat: its sender goes at once.
+        let (_, silent) = mpsc::channel(1);
+        let joiner = Joiner {
+            peer_id: our_id.clone(),
+            name: None,
+        };
         tokio::spawn(space::run(
             config.space,
-            our_id.clone(),
+            joiner,
             space_tx,
+            silent,
             cancel.clone(),
         ));
         let runner = Runner {
@@ -209,6 +216,8 @@ impl Runner {
                     .send_modify(|s| s.notice = Some(format!("space server: {message}")));
                 None
             }
+            SpaceEvent::Names(names) => Some(Input::Named(names)),
+            SpaceEvent::Chat(line) => Some(Input::Chat(line)),
             SpaceEvent::UserConnected(_) | SpaceEvent::UserDisconnected(_) => None,
         }
     }

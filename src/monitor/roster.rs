@@ -1,19 +1,20 @@
-//! Who is in the space and since when, and the timeline of joins and leaves: a pure state
-//! machine fed with what the space and the PeerServer said, plus the time it happened.
-//! It returns the joins and leaves to report; the runner does the I/O.
+//! Who is in the space and since when, and the timeline of joins, leaves and chat: a pure
+//! state machine fed with what the space and the PeerServer said, plus the time it
+//! happened. It returns the changes to report; the runner does the I/O.
 //!
 //! Two backends teach it differently. `packspaces serve` lists the members on arrival
-//! (`space-members`: ids, no names); their calls follow and carry names in the PeerJS
-//! metadata, so a listed member's join is held back until its call names it, or for a
-//! short grace period. The workshop backend lists nobody: members who were there before us
-//! are learned from their calls (everyone already in a space calls a newcomer).
+//! (`space-members`, with the names they gave it); their calls follow and carry names in
+//! the PeerJS metadata, so a listed member's join is held back until its call names it, or
+//! for a short grace period. The workshop backend lists nobody: members who were there
+//! before us are learned from their calls (everyone already in a space calls a newcomer).
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::time::Duration;
 
 use serde::Serialize;
 
 use super::utc::Utc;
+use crate::space::ChatLine;
 
 /// Longest name kept from call metadata (the screen cuts shorter; JSON gets this much).
 pub const MAX_NAME: usize = 64;
@@ -35,6 +36,10 @@ pub enum Input {
     Called { peer: String, name: Option<String> },
     /// Someone left (`user-disconnected`).
     Disconnected(String),
+    /// The space server said what members are called (before it announces them).
+    Named(Vec<(String, String)>),
+    /// A chat line in the space.
+    Chat(ChatLine),
     /// Time passed (releases listed members whose call did not come).
     Tick,
 }
@@ -86,14 +91,17 @@ impl Member {
 pub enum ChangeKind {
     Join,
     Leave,
+    Chat,
 }
 
-/// A join or leave to report; also a timeline entry.
+/// A join, leave or chat line to report; also a timeline entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Change {
     pub kind: ChangeKind,
     pub peer: String,
     pub name: Option<String>,
+    /// What a chat line said (as sent: sanitize before showing it).
+    pub text: Option<String>,
     pub time: Utc,
     /// Members known to be present after this change.
     pub count: usize,
@@ -107,6 +115,8 @@ pub struct Roster {
     members: Vec<Member>,
     timeline: VecDeque<Change>,
     grace: Duration,
+    /// Names the space server gave, for members it has not announced yet.
+    names: HashMap<String, String>,
 }
 
 impl Default for Roster {
@@ -122,6 +132,7 @@ impl Roster {
             members: Vec::new(),
             timeline: VecDeque::new(),
             grace,
+            names: HashMap::new(),
         }
     }
 
@@ -195,6 +206,35 @@ impl Roster {
                     changes.push(self.depart(&peer, now));
                 }
             },
+            Input::Named(names) => {
+                for (peer, name) in names {
+                    let room_for_more = self.names.len() < MAX_TIMELINE;
+                    match self.find_mut(&peer) {
+                        Some(m) if m.is_present() => m.name = Some(name),
+                        _ if room_for_more => {
+                            self.names.insert(peer, name);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            Input::Chat(line) => {
+                let name = line
+                    .name
+                    .clone()
+                    .or_else(|| self.find(&line.from).and_then(|m| m.name.clone()));
+                let change = Change {
+                    kind: ChangeKind::Chat,
+                    peer: line.from,
+                    name,
+                    text: Some(line.text),
+                    time: now,
+                    count: self.announced_count(),
+                    already: false,
+                };
+                self.keep(change.clone());
+                changes.push(change);
+            }
             Input::Tick => {}
         }
         // Listed members whose call did not come in time are reported without a name.
@@ -221,9 +261,10 @@ impl Roster {
     /// Adds (or re-adds, after a leave) a present member, unannounced.
     fn arrive(&mut self, peer: &str, name: Option<String>, already: bool, now: Utc) {
         self.members.retain(|m| m.peer != peer);
+        let given = self.names.remove(peer);
         self.members.push(Member {
             peer: peer.to_string(),
-            name,
+            name: name.or(given),
             joined: now,
             left: None,
             already,
@@ -271,19 +312,29 @@ impl Roster {
             kind,
             peer: peer.to_string(),
             name,
+            text: None,
             time: now,
-            count: self
-                .members
-                .iter()
-                .filter(|m| m.is_present() && m.announced)
-                .count(),
+            count: self.announced_count(),
             already,
         };
+        self.keep(change.clone());
+        change
+    }
+
+    /// Members present whose join was reported.
+    fn announced_count(&self) -> usize {
+        self.members
+            .iter()
+            .filter(|m| m.is_present() && m.announced)
+            .count()
+    }
+
+    /// Adds an entry to the timeline, dropping the oldest beyond the cap.
+    fn keep(&mut self, change: Change) {
         if self.timeline.len() == MAX_TIMELINE {
             self.timeline.pop_front();
         }
-        self.timeline.push_back(change.clone());
-        change
+        self.timeline.push_back(change);
     }
 }
 

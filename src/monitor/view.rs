@@ -110,9 +110,14 @@ fn history(frame: &mut Frame, area: Rect, state: &MonitorState) {
         .skip(timeline.len().saturating_sub(rows))
         .map(|c| {
             let (sign, verb, colour) = match c.kind {
-                ChangeKind::Join if c.already => ("+", "was here", Color::Green),
-                ChangeKind::Join => ("+", "joined", Color::Green),
-                ChangeKind::Leave => ("-", "left", Color::Red),
+                ChangeKind::Join if c.already => ("+", " was here".to_string(), Color::Green),
+                ChangeKind::Join => ("+", " joined".to_string(), Color::Green),
+                ChangeKind::Leave => ("-", " left".to_string(), Color::Red),
+                ChangeKind::Chat => {
+                    let text = c.text.as_deref().unwrap_or_default();
+                    let said = sanitize(&text.replace(['\n', '\r', '\t'], " "), 500);
+                    (">", format!(": {said}"), Color::Cyan)
+                }
             };
             // The count goes before the name, so a narrow screen cuts the name, not it.
             Line::from(vec![
@@ -122,7 +127,7 @@ fn history(frame: &mut Frame, area: Rect, state: &MonitorState) {
                 ),
                 Span::styled(format!("{sign} "), Style::new().fg(colour)),
                 Span::raw(label(&c.peer, c.name.as_deref())),
-                Span::raw(format!(" {verb}")),
+                Span::raw(verb),
             ])
         })
         .collect();

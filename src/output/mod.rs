@@ -26,6 +26,7 @@ use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
 use ratatui::{Frame, Terminal, TerminalOptions, Viewport};
 
+use crate::cast::Recorder;
 use crate::render::ansi::{Cut, DEFAULT_THRESHOLD, choose_cut};
 use crate::render::widget::is_reserved;
 use crate::render::{AnsiPainter, CellGrid, ColorMode, I420Frame, VideoSlot, cells_from_i420};
@@ -211,6 +212,8 @@ pub struct ScreenOutput {
     distances: Vec<u32>,
     scratch: Vec<u32>,
     started: Instant,
+    /// `--record`: the writer thread records every byte; resizes are recorded here.
+    recorder: Option<Recorder>,
 }
 
 impl ScreenOutput {
@@ -250,7 +253,22 @@ impl ScreenOutput {
             distances: Vec::new(),
             scratch: Vec::new(),
             started: now,
+            recorder: None,
         })
+    }
+
+    /// The same, with every byte the terminal takes also going to `recorder`, at the
+    /// moment it takes it, and the terminal's resizes with them.
+    pub fn recorded(
+        sink: Box<dyn Write + Send>,
+        cols: u16,
+        rows: u16,
+        config: OutputConfig,
+        recorder: Recorder,
+    ) -> io::Result<ScreenOutput> {
+        let mut output = ScreenOutput::new(recorder.tee(sink), cols, rows, config)?;
+        output.recorder = Some(recorder);
+        Ok(output)
     }
 
     /// The screen's size in cells.
@@ -302,7 +320,8 @@ impl ScreenOutput {
         let mut out = self.writer.buffer();
         out.extend_from_slice(SYNC_BEGIN);
         let body = out.len();
-        if std::mem::take(&mut self.clear) {
+        let resized = std::mem::take(&mut self.clear);
+        if resized {
             out.extend_from_slice(CLEAR);
         }
 
@@ -382,6 +401,12 @@ impl ScreenOutput {
         }
         self.stats.video_frames += u64::from(new_frames);
         self.recent.push_back((now, bytes, u64::from(new_frames)));
+        // The writer is idle (else this frame would not have been composed): the last
+        // frame at the old size is recorded already, and this one, which clears the
+        // screen, comes after the resize, as a player needs them.
+        if resized && let Some(recorder) = &self.recorder {
+            recorder.resize(self.size.0, self.size.1);
+        }
         self.writer.send(out)?;
         Ok(Drawn::Wrote(bytes))
     }

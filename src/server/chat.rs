@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 /// Longest message, in characters.
-pub const MAX_CHARS: usize = 500;
+pub const MAX_CHARS: usize = crate::space::protocol::MAX_CHAT_CHARS;
 /// Messages one socket may send within [`WINDOW`]; one more is a flood and the socket is
 /// cut off.
 pub const PER_WINDOW: usize = 20;

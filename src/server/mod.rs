@@ -294,6 +294,13 @@ fn start_presence(
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)
                 .all()
+                .into_iter()
+                .map(|(space, member)| presence::HeldMember {
+                    space,
+                    peer: member.peer_id,
+                    name: member.name,
+                })
+                .collect()
         }),
         peers: Box::new(move || peers.realm().clients()),
     };

@@ -28,7 +28,7 @@ use crate::server::cluster::{Cluster, ClusterAdapter};
 use crate::space::protocol::{
     CHAT_MESSAGE, JOIN_SPACE, SPACE_ERROR, SPACE_MEMBERS, USER_CONNECTED, USER_DISCONNECTED,
 };
-use crate::space::protocol::{DEFAULT_SPACE, is_valid_space};
+use crate::space::protocol::{DEFAULT_SPACE, clean_name, is_valid_space};
 
 /// `join-space` calls one socket may make per minute; more is abuse.
 const JOINS_PER_MINUTE: usize = 30;
@@ -37,12 +37,14 @@ const JOINS_PER_MINUTE: usize = 30;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Member {
     pub peer_id: String,
+    /// The name it gave (cleaned), if any.
+    pub name: Option<String>,
     pub joined: SystemTime,
 }
 
 /// The arguments of `join-space`, however many the client sent (up to three kept).
 #[derive(Debug)]
-struct JoinArgs(Vec<Value>);
+pub(crate) struct JoinArgs(pub(crate) Vec<Value>);
 
 impl<'de> Deserialize<'de> for JoinArgs {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
@@ -71,7 +73,9 @@ impl<'de> Deserialize<'de> for JoinArgs {
 /// Why a `join-space` was refused (sent back as `space-error`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum JoinError {
-    #[error("join-space takes (peerId) or (space, peerId) as strings")]
+    #[error(
+        "join-space takes (peerId) or (space, peerId) as strings, then {{\"name\"}} if you like"
+    )]
     BadArguments,
     #[error("space names are 1-64 letters, digits, '-' or '_'")]
     BadSpace,
@@ -81,9 +85,22 @@ pub enum JoinError {
     TooMany,
 }
 
-/// Reads `(peerId)` or `(space, peerId)`.
-fn parse_join(args: &[Value]) -> Result<(String, String), JoinError> {
-    let (space, peer) = match args {
+/// A `join-space` as read: the space, the peer id and the name it gave.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct JoinRequest {
+    pub(crate) space: String,
+    pub(crate) peer: String,
+    pub(crate) name: Option<String>,
+}
+
+/// Reads `(peerId)` or `(space, peerId)`, either followed by `{"name": …}` (a name that is
+/// not a string is no name).
+pub(crate) fn parse_join(args: &[Value]) -> Result<JoinRequest, JoinError> {
+    let (ids, name) = match args {
+        [ids @ .., Value::Object(extra)] => (ids, extra.get("name").and_then(Value::as_str)),
+        ids => (ids, None),
+    };
+    let (space, peer) = match ids {
         [Value::String(peer)] => (DEFAULT_SPACE, peer),
         [Value::String(space), Value::String(peer)] => (space.as_str(), peer),
         _ => return Err(JoinError::BadArguments),
@@ -94,7 +111,11 @@ fn parse_join(args: &[Value]) -> Result<(String, String), JoinError> {
     if !is_valid_id(peer) {
         return Err(JoinError::BadPeerId);
     }
-    Ok((space.to_string(), peer.clone()))
+    Ok(JoinRequest {
+        space: space.to_string(),
+        peer: peer.clone(),
+        name: name.and_then(clean_name),
+    })
 }
 
 /// Who is in which space. Pure bookkeeping; the handlers below do the emitting.
@@ -111,8 +132,8 @@ pub struct Spaces {
 pub struct Joined {
     /// The space and peer id this socket had before, if it moved.
     pub left: Option<(String, String)>,
-    /// Peer ids already in the new space.
-    pub others: Vec<String>,
+    /// Who is already in the new space: peer ids and names.
+    pub others: Vec<(String, Option<String>)>,
 }
 
 impl Spaces {
@@ -121,6 +142,7 @@ impl Spaces {
         sid: Sid,
         space: &str,
         peer_id: &str,
+        name: Option<&str>,
         now: Instant,
     ) -> Result<Joined, JoinError> {
         let recent = self.recent_joins.entry(sid).or_default();
@@ -131,11 +153,15 @@ impl Spaces {
         recent.push(now);
         let left = self.leave(sid);
         let members = self.members.entry(space.to_string()).or_default();
-        let others = members.iter().map(|(_, m)| m.peer_id.clone()).collect();
+        let others = members
+            .iter()
+            .map(|(_, m)| (m.peer_id.clone(), m.name.clone()))
+            .collect();
         members.push((
             sid,
             Member {
                 peer_id: peer_id.to_string(),
+                name: name.map(str::to_string),
                 joined: SystemTime::now(),
             },
         ));
@@ -163,29 +189,27 @@ impl Spaces {
     }
 
     /// A chat message from socket `sid` at `now` (counted against its flood limit, refused
-    /// or not): the space and peer id it speaks for, or why not.
-    pub fn chat(&mut self, sid: Sid, now: Instant) -> Result<(String, String), ChatError> {
+    /// or not): the space it speaks in and who it is, or why not.
+    pub fn chat(&mut self, sid: Sid, now: Instant) -> Result<(String, Member), ChatError> {
         if !self.chat_gates.entry(sid).or_default().allow(now) {
             return Err(ChatError::TooMany);
         }
         let space = self.joined.get(&sid).ok_or(ChatError::NotInASpace)?;
-        let peer = self
+        let member = self
             .members
             .get(space)
             .and_then(|m| m.iter().find(|(s, _)| *s == sid))
-            .map(|(_, m)| m.peer_id.clone())
+            .map(|(_, m)| m.clone())
             .ok_or(ChatError::NotInASpace)?;
-        Ok((space.clone(), peer))
+        Ok((space.clone(), member))
     }
 
-    /// (space, peer id) of every member.
-    pub fn all(&self) -> Vec<(String, String)> {
+    /// (space, member) of every member.
+    pub fn all(&self) -> Vec<(String, Member)> {
         self.members
             .iter()
             .flat_map(|(space, members)| {
-                members
-                    .iter()
-                    .map(move |(_, m)| (space.clone(), m.peer_id.clone()))
+                members.iter().map(move |(_, m)| (space.clone(), m.clone()))
             })
             .collect()
     }
@@ -304,10 +328,10 @@ async fn chat_message<A: Adapter>(
         .lock()
         .unwrap_or_else(PoisonError::into_inner)
         .chat(socket.id, Instant::now());
-    let checked = place.and_then(|(space, peer)| {
+    let checked = place.and_then(|(space, member)| {
         let text = text.map_err(|_| ChatError::BadMessage)?;
         chat::check(&text)?;
-        Ok((space, peer, text))
+        Ok((space, member, text))
     });
     let (space, from, text) = match checked {
         Ok(c) => c,
@@ -321,8 +345,8 @@ async fn chat_message<A: Adapter>(
         }
     };
     let relayed = Relayed {
-        from,
-        name: None,
+        from: from.peer_id,
+        name: from.name,
         text,
         time: chat::now_rfc3339(),
     };
@@ -348,10 +372,10 @@ pub async fn announce(io: &SocketIo<ClusterAdapter>, node: &str, announcement: A
             tracing::info!("space {space:?}: {peer} left (its instance died)");
             io.to(room(space)).emit(USER_DISCONNECTED, peer).await
         }
-        Announcement::Back { space, peer } => {
+        Announcement::Back { space, peer, name } => {
             io.to(room(space))
                 .except(instance_room(node))
-                .emit(USER_CONNECTED, peer)
+                .emit(USER_CONNECTED, &(peer, name))
                 .await
         }
     };
@@ -370,14 +394,20 @@ async fn join_space<A: Adapter>(
     let parsed = args
         .map_err(|_| JoinError::BadArguments)
         .and_then(|args| parse_join(&args));
-    let joined = parsed.and_then(|(space, peer)| {
+    let joined = parsed.and_then(|request| {
         spaces
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
-            .join(socket.id, &space, &peer, Instant::now())
-            .map(|j| (space, peer, j))
+            .join(
+                socket.id,
+                &request.space,
+                &request.peer,
+                request.name.as_deref(),
+                Instant::now(),
+            )
+            .map(|j| (request, j))
     });
-    let (space, peer, joined) = match joined {
+    let (JoinRequest { space, peer, name }, joined) = match joined {
         Ok(j) => j,
         Err(e) => {
             tracing::info!("refused join-space from {}: {e}", socket.id);
@@ -399,17 +429,30 @@ async fn join_space<A: Adapter>(
     if let Some(cluster) = &cluster {
         let left = joined.left.as_ref().map(|(s, p)| (s.as_str(), p.as_str()));
         // Without Redis, the members here are all we know.
-        if let Some(everyone) = cluster.space_joined(&space, &peer, left).await {
+        if let Some(everyone) = cluster
+            .space_joined(&space, &peer, name.as_deref(), left)
+            .await
+        {
             for member in everyone {
-                if !others.contains(&member) {
-                    others.push(member);
+                match others.iter_mut().find(|(id, _)| *id == member.0) {
+                    Some(known) => known.1 = known.1.take().or(member.1),
+                    None => others.push(member),
                 }
             }
         }
     }
     tracing::info!("space {space:?}: {peer} joined, {} there", others.len());
-    let _ = socket.emit(SPACE_MEMBERS, &others);
-    let _ = socket.to(room(&space)).emit(USER_CONNECTED, &peer).await;
+    let ids: Vec<&str> = others.iter().map(|(id, _)| id.as_str()).collect();
+    let names: HashMap<&str, &str> = others
+        .iter()
+        .filter_map(|(id, name)| Some((id.as_str(), name.as_deref()?)))
+        .collect();
+    // A tuple is two event arguments: the workshop's clients read only the first.
+    let _ = socket.emit(SPACE_MEMBERS, &(ids, names));
+    let _ = socket
+        .to(room(&space))
+        .emit(USER_CONNECTED, &(&peer, &name))
+        .await;
     socket.join(room(&space));
 }
 
@@ -433,13 +476,31 @@ mod tests {
 
     #[test]
     fn join_arguments_follow_both_wire_forms() {
-        assert_eq!(
-            parse_join(&[json!("abc")]),
-            Ok((String::new(), "abc".into()))
-        );
+        let request = |space: &str, peer: &str, name: Option<&str>| JoinRequest {
+            space: space.into(),
+            peer: peer.into(),
+            name: name.map(str::to_string),
+        };
+        assert_eq!(parse_join(&[json!("abc")]), Ok(request("", "abc", None)));
         assert_eq!(
             parse_join(&[json!("CSC342"), json!("abc")]),
-            Ok(("CSC342".into(), "abc".into()))
+            Ok(request("CSC342", "abc", None))
+        );
+        assert_eq!(
+            parse_join(&[json!("abc"), json!({"name": " Ada\u{1b}[2J "})]),
+            Ok(request("", "abc", Some("Ada[2J")))
+        );
+        assert_eq!(
+            parse_join(&[json!("CSC342"), json!("abc"), json!({"name": "Ada"})]),
+            Ok(request("CSC342", "abc", Some("Ada")))
+        );
+        assert_eq!(
+            parse_join(&[json!("CSC342"), json!("abc"), json!({"name": 5})]),
+            Ok(request("CSC342", "abc", None))
+        );
+        assert_eq!(
+            parse_join(&[json!({"name": "Ada"})]),
+            Err(JoinError::BadArguments)
         );
         assert_eq!(parse_join(&[]), Err(JoinError::BadArguments));
         assert_eq!(parse_join(&[json!(5)]), Err(JoinError::BadArguments));
@@ -463,21 +524,15 @@ mod tests {
         let mut s = Spaces::default();
         let (a, b, c) = (Sid::new(), Sid::new(), Sid::new());
         let t = Instant::now();
+        assert_eq!(s.join(a, "x", "pa", Some("Ada"), t).unwrap().others, vec![]);
         assert_eq!(
-            s.join(a, "x", "pa", t).unwrap().others,
-            Vec::<String>::new()
+            s.join(b, "x", "pb", None, t).unwrap().others,
+            vec![("pa".to_string(), Some("Ada".to_string()))]
         );
-        assert_eq!(
-            s.join(b, "x", "pb", t).unwrap().others,
-            vec!["pa".to_string()]
-        );
-        assert_eq!(
-            s.join(c, "y", "pc", t).unwrap().others,
-            Vec::<String>::new()
-        );
-        let moved = s.join(b, "y", "pb", t).unwrap();
+        assert_eq!(s.join(c, "y", "pc", None, t).unwrap().others, vec![]);
+        let moved = s.join(b, "y", "pb", None, t).unwrap();
         assert_eq!(moved.left, Some(("x".into(), "pb".into())));
-        assert_eq!(moved.others, vec!["pc".to_string()]);
+        assert_eq!(moved.others, vec![("pc".to_string(), None)]);
         assert_eq!(s.members("x").len(), 1);
         assert_eq!(s.forget(a), Some(("x".into(), "pa".into())));
         assert!(s.members("x").is_empty());
@@ -490,10 +545,13 @@ mod tests {
         let a = Sid::new();
         let t = Instant::now();
         for _ in 0..JOINS_PER_MINUTE {
-            s.join(a, "x", "pa", t).unwrap();
+            s.join(a, "x", "pa", None, t).unwrap();
         }
-        assert_eq!(s.join(a, "x", "pa", t), Err(JoinError::TooMany));
-        assert!(s.join(a, "x", "pa", t + Duration::from_secs(61)).is_ok());
+        assert_eq!(s.join(a, "x", "pa", None, t), Err(JoinError::TooMany));
+        assert!(
+            s.join(a, "x", "pa", None, t + Duration::from_secs(61))
+                .is_ok()
+        );
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! Socket.IO client for a PackSpaces space: connects over the websocket transport
 //! (Engine.IO 4, as socket.io 4 servers speak it), emits `join-space` once the namespace is
-//! accepted, turns `user-connected` / `user-disconnected` / `space-members` into
-//! [`SpaceEvent`]s, and reconnects (and re-joins) with backoff when the connection drops.
+//! accepted, turns `user-connected` / `user-disconnected` / `space-members` /
+//! `chat-message` into [`SpaceEvent`]s, sends our chat lines, and reconnects (and re-joins)
+//! with backoff when the connection drops.
 //!
 //! Written on tokio-tungstenite rather than `rust_socketio`: that crate always links
 //! OpenSSL (native-tls), which a default build must not need, and the protocol subset a
@@ -19,7 +20,7 @@ pub mod packet;
 pub mod protocol;
 
 use crate::net::{Backoff, Endpoint, NetError, WsStream, connect_websocket};
-use packet::{Packet, join_packet, parse_handshake, parse_packet, to_space_event};
+use packet::{Packet, chat_packet, join_packet, parse_handshake, parse_packet, to_space_events};
 use protocol::is_valid_space;
 
 /// Where a space is: the backend's origin and the space name from the URL path.
@@ -71,8 +72,13 @@ pub enum SpaceEvent {
     Joined,
     UserConnected(String),
     UserDisconnected(String),
-    /// Peer ids already in the space (servers that say so: `packspaces serve`).
+    /// Peer ids already in the space (servers that say so: `packspaces serve`, which
+    /// relays chat too).
     Members(Vec<String>),
+    /// (peer id, name) of members that gave a name when they joined (cleaned).
+    Names(Vec<(String, String)>),
+    /// A chat line relayed to the space (ours too, as the server confirms it).
+    Chat(ChatLine),
     /// The server refused something (`space-error`).
     Refused(String),
     /// The connection dropped or failed; the next attempt follows after `retry_in`.
@@ -82,18 +88,40 @@ pub enum SpaceEvent {
     },
 }
 
-/// Runs the space connection until `cancel` fires or the event receiver is dropped.
+/// A chat message as the server relayed it, checked: `from` is a valid peer id, `name`
+/// is cleaned, `text` is as sent (at most 500 characters; untrusted: show it only through
+/// [`crate::text::sanitize`]), `time` is the server's RFC 3339 stamp.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatLine {
+    pub from: String,
+    pub name: Option<String>,
+    pub text: String,
+    pub time: Option<String>,
+}
+
+/// Who joins the space.
+#[derive(Debug, Clone)]
+pub struct Joiner {
+    pub peer_id: String,
+    /// Sent with `join-space` for the others' lists and chat.
+    pub name: Option<String>,
+}
+
+/// Runs the space connection until `cancel` fires or the event receiver is dropped. Each
+/// text from `say` goes out as a chat message while we are in the space; while we are not
+/// (reconnecting), they wait for the next join.
 pub async fn run(
     url: SpaceUrl,
-    peer_id: String,
+    joiner: Joiner,
     events: mpsc::Sender<SpaceEvent>,
+    mut say: mpsc::Receiver<String>,
     cancel: CancellationToken,
 ) {
     let mut backoff = Backoff::default();
     loop {
         let outcome = tokio::select! {
             _ = cancel.cancelled() => return,
-            outcome = session(&url, &peer_id, &events, &cancel) => outcome,
+            outcome = session(&url, &joiner, &events, &mut say, &cancel) => outcome,
         };
         let reason = match outcome {
             Ok(Ended::Cancelled) | Ok(Ended::NobodyListens) => return,
@@ -127,8 +155,9 @@ enum Ended {
 /// One connection: handshake, join, then events until it drops.
 async fn session(
     url: &SpaceUrl,
-    peer_id: &str,
+    joiner: &Joiner,
     events: &mpsc::Sender<SpaceEvent>,
+    say: &mut mpsc::Receiver<String>,
     cancel: &CancellationToken,
 ) -> Result<Ended, String> {
     let mut ws = connect_websocket(&url.socket_url(), &url.endpoint.trust)
@@ -141,6 +170,8 @@ async fn session(
     send(&mut ws, packet::CONNECT.to_string()).await?;
     tracing::debug!("space: engine.io open, asked for the namespace");
     let mut joined = false;
+    // Nobody may speak through us any more once the sender is gone.
+    let mut say_open = true;
     loop {
         let text = tokio::select! {
             _ = cancel.cancelled() => {
@@ -148,22 +179,34 @@ async fn session(
                 let _ = ws.close(None).await;
                 return Ok(Ended::Cancelled);
             }
+            said = say.recv(), if joined && say_open => {
+                match said {
+                    Some(text) => send(&mut ws, chat_packet(&text)).await?,
+                    None => say_open = false,
+                }
+                continue;
+            }
             text = next_text(&mut ws, liveness) => match text {
                 Ok(t) => t,
                 Err(reason) => return Ok(Ended::Dropped { was_joined: joined, reason }),
             },
         };
-        let event = match parse_packet(&text) {
+        let events_now = match parse_packet(&text) {
             Packet::Ping => {
                 send(&mut ws, packet::PONG.to_string()).await?;
                 continue;
             }
             Packet::Connected => {
                 // Only now is the namespace accepted: an emit before this is lost.
-                send(&mut ws, join_packet(url.space.as_deref(), peer_id)).await?;
+                let join = join_packet(
+                    url.space.as_deref(),
+                    &joiner.peer_id,
+                    joiner.name.as_deref(),
+                );
+                send(&mut ws, join).await?;
                 tracing::debug!("space: namespace accepted, join-space sent");
                 joined = true;
-                SpaceEvent::Joined
+                vec![SpaceEvent::Joined]
             }
             Packet::ConnectError(reason) => {
                 return Err(format!("the server refused the connection: {reason}"));
@@ -174,15 +217,14 @@ async fn session(
                     reason: "the server closed the connection".into(),
                 });
             }
-            Packet::Event(name, args) => match to_space_event(&name, &args) {
-                Some(event) => event,
-                None => continue,
-            },
+            Packet::Event(name, args) => to_space_events(&name, &args),
             Packet::Other => continue,
         };
-        if events.send(event).await.is_err() {
-            let _ = ws.close(None).await;
-            return Ok(Ended::NobodyListens);
+        for event in events_now {
+            if events.send(event).await.is_err() {
+                let _ = ws.close(None).await;
+                return Ok(Ended::NobodyListens);
+            }
         }
     }
 }

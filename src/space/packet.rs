@@ -6,8 +6,11 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use super::SpaceEvent;
-use super::protocol::{JOIN_SPACE, SPACE_ERROR, SPACE_MEMBERS, USER_CONNECTED, USER_DISCONNECTED};
+use super::protocol::{
+    CHAT_MESSAGE, JOIN_SPACE, MAX_CHAT_CHARS, SPACE_ERROR, SPACE_MEMBERS, USER_CONNECTED,
+    USER_DISCONNECTED, clean_name,
+};
+use super::{ChatLine, SpaceEvent};
 use crate::peerjs::protocol::is_valid_id;
 
 /// Socket.IO: connect to the default namespace (sent after the Engine.IO open packet).
@@ -32,13 +35,21 @@ pub fn parse_handshake(open: &str) -> Option<Duration> {
     ))
 }
 
-/// The `join-space` event as the workshop page sends it.
-pub fn join_packet(space: Option<&str>, peer_id: &str) -> String {
-    let args = match space {
-        Some(space) => serde_json::json!([JOIN_SPACE, space, peer_id]),
-        None => serde_json::json!([JOIN_SPACE, peer_id]),
-    };
-    format!("42{args}")
+/// The `join-space` event as the workshop page sends it, with `{"name"}` after it when we
+/// have a name (the workshop backend ignores it).
+pub fn join_packet(space: Option<&str>, peer_id: &str, name: Option<&str>) -> String {
+    let mut args = vec![Value::from(JOIN_SPACE)];
+    args.extend(space.map(Value::from));
+    args.push(Value::from(peer_id));
+    if let Some(name) = name {
+        args.push(serde_json::json!({ "name": name }));
+    }
+    format!("42{}", Value::Array(args))
+}
+
+/// A `chat-message` event carrying `text`.
+pub fn chat_packet(text: &str) -> String {
+    format!("42{}", serde_json::json!([CHAT_MESSAGE, { "text": text }]))
 }
 
 /// An Engine.IO text packet, as far as a space client cares.
@@ -80,9 +91,38 @@ pub fn parse_packet(text: &str) -> Packet {
     }
 }
 
-/// Maps a server event to a [`SpaceEvent`]; anything malformed or unknown is dropped
-/// (and logged), since every byte from the network is untrusted.
-pub fn to_space_event(name: &str, args: &[Value]) -> Option<SpaceEvent> {
+/// Maps a server event to [`SpaceEvent`]s (a join and the name it came with are two, the
+/// name first, so that whoever shows the join knows it); anything malformed or unknown is
+/// dropped (and logged), since every byte from the network is untrusted.
+pub fn to_space_events(name: &str, args: &[Value]) -> Vec<SpaceEvent> {
+    let Some(event) = to_space_event(name, args) else {
+        return Vec::new();
+    };
+    let names = match (name, &event) {
+        (USER_CONNECTED, SpaceEvent::UserConnected(peer)) => args
+            .get(1)
+            .and_then(Value::as_str)
+            .and_then(clean_name)
+            .map(|n| vec![(peer.clone(), n)])
+            .unwrap_or_default(),
+        (SPACE_MEMBERS, SpaceEvent::Members(peers)) => match args.get(1) {
+            Some(Value::Object(names)) => peers
+                .iter()
+                .filter_map(|p| Some((p.clone(), clean_name(names.get(p)?.as_str()?)?)))
+                .collect(),
+            _ => Vec::new(),
+        },
+        _ => Vec::new(),
+    };
+    if names.is_empty() {
+        vec![event]
+    } else {
+        vec![SpaceEvent::Names(names), event]
+    }
+}
+
+/// The first (or only) event a server event stands for.
+fn to_space_event(name: &str, args: &[Value]) -> Option<SpaceEvent> {
     let peer = || match args.first() {
         Some(Value::String(id)) if is_valid_id(id) => Some(id.clone()),
         other => {
@@ -110,8 +150,36 @@ pub fn to_space_event(name: &str, args: &[Value]) -> Option<SpaceEvent> {
             .first()
             .and_then(Value::as_str)
             .map(|m| SpaceEvent::Refused(crate::text::sanitize(m, 200))),
+        CHAT_MESSAGE => {
+            let line = args.first().and_then(chat_line);
+            if line.is_none() {
+                tracing::warn!("space: ignored a malformed chat-message");
+            }
+            line.map(SpaceEvent::Chat)
+        }
         _ => None,
     }
+}
+
+/// A relayed chat message: `{from, name, text, time}`. The text is kept as sent (it is
+/// shown only through [`crate::text::sanitize`] or written as JSON), cut to what a server
+/// may relay.
+fn chat_line(message: &Value) -> Option<ChatLine> {
+    let from = message.get("from")?.as_str().filter(|id| is_valid_id(id))?;
+    let text = message.get("text")?.as_str()?;
+    Some(ChatLine {
+        from: from.to_string(),
+        name: message
+            .get("name")
+            .and_then(Value::as_str)
+            .and_then(clean_name),
+        text: text.chars().take(MAX_CHAT_CHARS).collect(),
+        time: message
+            .get("time")
+            .and_then(Value::as_str)
+            .filter(|t| t.len() <= 40)
+            .map(|t| crate::text::sanitize(t, 40)),
+    })
 }
 
 #[cfg(test)]
@@ -191,10 +259,80 @@ mod tests {
 
     #[test]
     fn join_matches_the_workshop_page() {
-        assert_eq!(join_packet(None, "p1"), r#"42["join-space","p1"]"#);
+        assert_eq!(join_packet(None, "p1", None), r#"42["join-space","p1"]"#);
         assert_eq!(
-            join_packet(Some("CSC342"), "p1"),
+            join_packet(Some("CSC342"), "p1", None),
             r#"42["join-space","CSC342","p1"]"#
         );
+        assert_eq!(
+            join_packet(Some("CSC342"), "p1", Some("Ada \"L\"")),
+            r#"42["join-space","CSC342","p1",{"name":"Ada \"L\""}]"#
+        );
+    }
+
+    #[test]
+    fn names_come_with_joins_and_member_lists() {
+        assert_eq!(
+            to_space_events("user-connected", &[json!("abc"), json!(" Ada\u{1b}[2J ")]),
+            vec![
+                SpaceEvent::Names(vec![("abc".into(), "Ada[2J".into())]),
+                SpaceEvent::UserConnected("abc".into()),
+            ]
+        );
+        assert_eq!(
+            to_space_events("user-connected", &[json!("abc"), Value::Null]),
+            vec![SpaceEvent::UserConnected("abc".into())]
+        );
+        assert_eq!(
+            to_space_events(
+                "space-members",
+                &[
+                    json!(["a", "b", "c"]),
+                    json!({"a": "Ada", "b": 5, "zz": "Eve"})
+                ]
+            ),
+            vec![
+                SpaceEvent::Names(vec![("a".into(), "Ada".into())]),
+                SpaceEvent::Members(vec!["a".into(), "b".into(), "c".into()]),
+            ]
+        );
+        assert_eq!(
+            to_space_events("user-connected", &[json!("\u{1b}"), json!("Ada")]),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn chat_lines_are_checked_and_kept_as_sent() {
+        let event = |v: Value| to_space_events("chat-message", &[v]);
+        assert_eq!(
+            event(
+                json!({"from": "abc", "name": "Ada", "text": "<b>hi</b>\u{1b}[2J", "time": "2026-12-02T10:00:00Z"})
+            ),
+            vec![SpaceEvent::Chat(ChatLine {
+                from: "abc".into(),
+                name: Some("Ada".into()),
+                text: "<b>hi</b>\u{1b}[2J".into(),
+                time: Some("2026-12-02T10:00:00Z".into()),
+            })]
+        );
+        assert_eq!(
+            event(json!({"from": "abc", "name": null, "text": "x".repeat(900)})),
+            vec![SpaceEvent::Chat(ChatLine {
+                from: "abc".into(),
+                name: None,
+                text: "x".repeat(MAX_CHAT_CHARS),
+                time: None,
+            })]
+        );
+        for bad in [
+            json!({"from": "\u{1b}[2J", "text": "x"}),
+            json!({"from": "abc"}),
+            json!({"from": "abc", "text": 5}),
+            json!("text"),
+        ] {
+            assert_eq!(event(bad.clone()), vec![], "{bad}");
+        }
+        assert_eq!(chat_packet("a\"b"), r#"42["chat-message",{"text":"a\"b"}]"#);
     }
 }

@@ -12,9 +12,10 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use crossterm::{cursor, execute, terminal};
+use crossterm::terminal;
 use tokio::sync::mpsc;
 
+use crate::cast::Recorder;
 use crate::output::{OutputConfig, ScreenOutput};
 pub use crate::signals::StopSignals;
 pub use input::Input;
@@ -36,8 +37,17 @@ pub struct Screen {
 impl Screen {
     /// Opens the screen on stdout (inside a [`TerminalGuard`], in a tokio runtime).
     pub fn open(config: OutputConfig) -> io::Result<Screen> {
+        Screen::open_recorded(config, None)
+    }
+
+    /// The same, with everything the screen writes also going to `recorder` (`--record`).
+    pub fn open_recorded(config: OutputConfig, recorder: Option<Recorder>) -> io::Result<Screen> {
         let (cols, rows) = terminal::size()?;
-        let output = ScreenOutput::new(Box::new(stdout_file()?), cols, rows, config)?;
+        let sink = Box::new(stdout_file()?);
+        let output = match recorder {
+            Some(recorder) => ScreenOutput::recorded(sink, cols, rows, config, recorder)?,
+            None => ScreenOutput::new(sink, cols, rows, config)?,
+        };
         let (tx, input) = mpsc::channel(256);
         input::spawn_reader(tx)?;
         let mut ticks = tokio::time::interval(FRAME_INTERVAL);
@@ -77,32 +87,52 @@ pub fn stdout_file() -> io::Result<File> {
 /// True while the terminal is in our full-screen mode.
 static ACTIVE: AtomicBool = AtomicBool::new(false);
 
+/// What entering the full-screen mode writes: the alternate screen, the cursor hidden, the
+/// screen cleared.
+const ENTER: &[u8] = b"\x1b[?1049h\x1b[?25l\x1b[2J";
+/// What leaving it writes: synchronized output ended and colours reset (in case a frame
+/// was cut short), the cursor shown, the main screen back.
+const LEAVE: &[u8] = b"\x1b[?2026l\x1b[0m\x1b[?25h\x1b[?1049l";
+
 /// Holds the terminal in raw mode on the alternate screen with the cursor hidden;
 /// dropping it restores the terminal.
 #[derive(Debug)]
-pub struct TerminalGuard(());
+pub struct TerminalGuard {
+    recorder: Option<Recorder>,
+}
 
 impl TerminalGuard {
     pub fn enter() -> io::Result<TerminalGuard> {
+        TerminalGuard::enter_recorded(None)
+    }
+
+    /// The same, starting `recorder` (`--record`) at the terminal's size with the setup
+    /// bytes; dropping the guard records the restore and ends the recording, so that a
+    /// recording plays back on a clean screen and leaves the terminal as it found it.
+    pub fn enter_recorded(recorder: Option<Recorder>) -> io::Result<TerminalGuard> {
         terminal::enable_raw_mode()?;
         ACTIVE.store(true, Ordering::SeqCst);
+        // From here on, a failure drops the guard, which restores the terminal.
+        let mut guard = TerminalGuard { recorder: None };
         let mut out = io::stdout();
-        if let Err(e) = execute!(
-            out,
-            terminal::EnterAlternateScreen,
-            cursor::Hide,
-            terminal::Clear(terminal::ClearType::All)
-        ) {
-            restore();
-            return Err(e);
+        out.write_all(ENTER).and_then(|()| out.flush())?;
+        if let Some(recorder) = recorder {
+            let (cols, rows) = terminal::size()?;
+            recorder.begin(cols, rows);
+            recorder.output(ENTER);
+            guard.recorder = Some(recorder);
         }
-        Ok(TerminalGuard(()))
+        Ok(guard)
     }
 }
 
 impl Drop for TerminalGuard {
     fn drop(&mut self) {
         restore();
+        if let Some(recorder) = self.recorder.take() {
+            recorder.output(LEAVE);
+            recorder.finish();
+        }
     }
 }
 
@@ -119,9 +149,7 @@ pub fn restore() {
         .name("packspaces-restore".into())
         .spawn(move || {
             let mut out = io::stdout();
-            // End synchronized output and reset colours in case a frame was cut short.
-            let _ = out.write_all(b"\x1b[?2026l\x1b[0m");
-            let _ = execute!(out, cursor::Show, terminal::LeaveAlternateScreen);
+            let _ = out.write_all(LEAVE);
             let _ = out.flush();
             let _ = done.send(());
         });

@@ -10,6 +10,8 @@ use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::model::{Participant, Room};
 use crate::render::ColorMode;
+use crate::space::ChatLine;
+use crate::space::protocol::MAX_CHAT_CHARS;
 use crate::text::sanitize;
 
 /// How long a notice stays in the bottom bar.
@@ -43,6 +45,12 @@ pub struct State {
     pub invite: Option<String>,
     /// What the screen output costs: kbit/s, video fps, the link's rate (ours, plain text).
     pub output: Option<String>,
+    /// The chat pane is open: keys type into it.
+    pub chat_open: bool,
+    /// What we are typing (at most [`MAX_CHAT_CHARS`] characters).
+    pub chat_input: String,
+    /// Chat lines scrolled back from the newest (PgUp/PgDn while the pane is open).
+    pub chat_scroll: usize,
 }
 
 impl State {
@@ -61,6 +69,37 @@ impl State {
             notice_since: None,
             invite: None,
             output: None,
+            chat_open: false,
+            chat_input: String::new(),
+            chat_scroll: 0,
+        }
+    }
+
+    /// What a key means now: with the chat pane open, most keys type.
+    pub fn action_for(&self, key: KeyEvent) -> Option<Action> {
+        if self.chat_open {
+            chat_action_for_key(key)
+        } else {
+            action_for_key(key)
+        }
+    }
+
+    /// A chat line the server relayed: kept, counted as unread while the pane is closed,
+    /// and shown in the bottom bar for a moment.
+    pub fn take_chat(&mut self, line: &ChatLine) {
+        let ours = self.room.our_id.as_deref() == Some(line.from.as_str());
+        let known = self
+            .room
+            .participant(&line.from)
+            .map(|p| p.label().to_string());
+        let said = self.room.chat.push(line, ours, known.as_deref()).clone();
+        if self.chat_scroll > 0 {
+            // Reading back: the view stays on the same lines.
+            self.chat_scroll = (self.chat_scroll + 1).min(self.room.chat.lines.len() - 1);
+        }
+        if !ours && !self.chat_open {
+            self.room.chat.unread += 1;
+            self.notify(&format!("{}: {} (c to chat)", said.who, said.text));
         }
     }
 
@@ -223,6 +262,45 @@ impl State {
                 }
                 return Some(Effect::MediaChanged);
             }
+            Action::OpenChat => {
+                self.chat_open = true;
+                self.show_help = false;
+                // The bottom bar's last chat line is in the pane now.
+                self.notice = None;
+                self.notice_since = None;
+                self.room.chat.unread = 0;
+                self.chat_scroll = 0;
+            }
+            Action::CloseChat => self.chat_open = false,
+            Action::ChatType(c) if self.chat_input.chars().count() < MAX_CHAT_CHARS => {
+                self.chat_input.push(c);
+            }
+            Action::ChatBackspace => {
+                self.chat_input.pop();
+            }
+            Action::ChatClearLine => self.chat_input.clear(),
+            Action::ChatScroll(back) => {
+                let most = self.room.chat.lines.len().saturating_sub(1);
+                self.chat_scroll = if back {
+                    (self.chat_scroll + CHAT_SCROLL_STEP).min(most)
+                } else {
+                    self.chat_scroll.saturating_sub(CHAT_SCROLL_STEP)
+                };
+            }
+            Action::ChatSend => {
+                let text = self.chat_input.trim();
+                if text.is_empty() {
+                    return None;
+                }
+                if !self.room.chat.available {
+                    self.notify(CHAT_UNAVAILABLE);
+                    return None;
+                }
+                let text = text.to_string();
+                self.chat_input.clear();
+                self.chat_scroll = 0;
+                return Some(Effect::Say(text));
+            }
             Action::SaveFrame => {
                 return match self.selected() {
                     Some(p) if p.frame.is_some() => Some(Effect::SaveFrame(p.peer_id.clone())),
@@ -265,6 +343,18 @@ pub enum Action {
     MuteSelected,
     Louder,
     Quieter,
+    /// Open the chat pane and type (`c`).
+    OpenChat,
+    /// Leave the chat pane (Esc).
+    CloseChat,
+    ChatType(char),
+    ChatBackspace,
+    /// Forget what was typed (Ctrl-U).
+    ChatClearLine,
+    /// Scroll the chat back (true) or forward by a few lines.
+    ChatScroll(bool),
+    /// Send what was typed (Enter).
+    ChatSend,
 }
 
 /// Work for the caller, outside the pure state.
@@ -276,7 +366,16 @@ pub enum Effect {
     /// The room's [`crate::model::Controls`] or a participant's [`crate::model::Hearing`]
     /// changed: apply them to the media.
     MediaChanged,
+    /// Send this chat line to the space.
+    Say(String),
 }
+
+/// What the chat pane says against a server that relays no chat.
+pub const CHAT_UNAVAILABLE: &str =
+    "chat unavailable: this server relays no chat (the workshop backend); packspaces serve does";
+
+/// Lines PgUp / PgDn scroll the chat by.
+const CHAT_SCROLL_STEP: usize = 5;
 
 /// The notice for sound keys when there is no sound.
 const NO_SOUND: &str = "no sound: this build has no audio feature, or no sound device";
@@ -304,6 +403,29 @@ pub fn action_for_key(key: KeyEvent) -> Option<Action> {
         KeyCode::Char('x') => Action::MuteSelected,
         KeyCode::Char('+') | KeyCode::Char('=') => Action::Louder,
         KeyCode::Char('-') => Action::Quieter,
+        KeyCode::Char('c') => Action::OpenChat,
+        _ => return None,
+    })
+}
+
+/// The action a key stands for while the chat pane is open.
+pub fn chat_action_for_key(key: KeyEvent) -> Option<Action> {
+    if key.kind == KeyEventKind::Release {
+        return None;
+    }
+    let control = key.modifiers.contains(KeyModifiers::CONTROL);
+    Some(match key.code {
+        KeyCode::Char('c') if control => Action::Quit,
+        KeyCode::Char('u') if control => Action::ChatClearLine,
+        KeyCode::Char(_) if control => return None,
+        // Control characters never enter a line (a pasted escape sequence arrives as keys).
+        KeyCode::Char(c) if crate::text::is_unsafe(c) => return None,
+        KeyCode::Char(c) => Action::ChatType(c),
+        KeyCode::Backspace => Action::ChatBackspace,
+        KeyCode::Enter => Action::ChatSend,
+        KeyCode::Esc => Action::CloseChat,
+        KeyCode::PageUp => Action::ChatScroll(true),
+        KeyCode::PageDown => Action::ChatScroll(false),
         _ => return None,
     })
 }
@@ -318,6 +440,7 @@ pub const KEYS: &[(&str, &str)] = &[
     ("s", "save the selected video frame as PNG"),
     ("m / v / d", "microphone / video / sound on or off"),
     ("x, + / -", "mute the selected one, louder / quieter"),
+    ("c", "chat: type, Enter sends, PgUp/PgDn scroll, Esc closes"),
     ("?", "this help"),
     ("q / Ctrl-C", "leave the space"),
 ];

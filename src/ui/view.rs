@@ -39,6 +39,17 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
         Some(url) => format!("{} │ join: {url}", state.room.space_label),
         None => state.room.space_label.clone(),
     };
+    // Chat nobody has seen yet, at the right of the status bar.
+    let top = match state.room.chat.unread {
+        0 => top,
+        n => right_of_bar(
+            frame,
+            top,
+            format!(" chat: {n} unread (c) "),
+            Style::new().bg(Color::Indexed(236)).fg(Color::Cyan),
+            Alignment::Right,
+        ),
+    };
     let top = match &state.room.sound {
         // A sound problem stays at the right of the status bar.
         Some(trouble) => right_of_bar(
@@ -53,8 +64,24 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
     status_bar(frame, top, "packspaces", &space, &you, links);
     let (videos, list) = split_middle(middle);
     let page = video_grid(frame, videos, state, &mut slots);
-    if let Some(list) = list {
-        participant_list(frame, list, state);
+    match (list, state.chat_open) {
+        (Some(list), false) => participant_list(frame, list, state),
+        (Some(column), true) => {
+            // Who is here on top (a few rows), the chat below.
+            let list_rows = (state.room.participants.len() as u16 + 2).min(column.height / 3);
+            let [list, chat] =
+                Layout::vertical([Constraint::Length(list_rows), Constraint::Min(0)]).areas(column);
+            participant_list(frame, list, state);
+            chat_pane(frame, chat, state);
+        }
+        (None, true) => {
+            // No room beside the videos: the chat covers their lower half.
+            let height = (middle.height / 2).max(middle.height.min(6));
+            let area = Rect::new(middle.x, middle.bottom() - height, middle.width, height);
+            frame.render_widget(Clear, area);
+            chat_pane(frame, area, state);
+        }
+        (None, false) => {}
     }
     let follow = if state.follow_speaker {
         " · following the speaker (a)"
@@ -62,6 +89,9 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
         ""
     };
     let keys = match page {
+        _ if state.chat_open => {
+            " chat: type, Enter send · PgUp/PgDn scroll back · Ctrl-U clear · Esc close".to_string()
+        }
         _ if state.focused => {
             format!(" Esc back to the grid · Tab next · s save · ? help · q quit{follow}")
         }
@@ -70,7 +100,7 @@ pub fn render(frame: &mut Frame, state: &State) -> Vec<VideoSlot> {
             page + 1
         ),
         None => format!(
-            " Tab select · Enter zoom · s save · m/v/d mic/video/sound · ? help · q quit{follow}"
+            " Tab select · Enter zoom · c chat · m/v/d mic/video/sound · ? help · q quit{follow}"
         ),
     };
     let bottom = match &state.output {
@@ -409,6 +439,117 @@ fn participant_list(frame: &mut Frame, area: Rect, state: &State) {
             .scroll((u16::try_from(offset).unwrap_or(u16::MAX), 0)),
         area,
     );
+}
+
+/// The chat: the newest lines that fit (or older ones, scrolled back), wrapped, over the
+/// line being typed. Every text in it is already safe for the terminal.
+fn chat_pane(frame: &mut Frame, area: Rect, state: &State) {
+    let chat = &state.room.chat;
+    let title = if state.chat_scroll > 0 {
+        format!(" chat · {} lines back (PgDn) ", state.chat_scroll)
+    } else {
+        " chat ".to_string()
+    };
+    let block = Block::new()
+        .borders(Borders::LEFT | Borders::TOP)
+        .border_style(Style::new().fg(Color::Cyan))
+        .title(title);
+    let inner = block.inner(area);
+    frame.render_widget(block, area);
+    if inner.height == 0 || inner.width < 4 {
+        return;
+    }
+    let width = usize::from(inner.width);
+    let [history, typing] =
+        Layout::vertical([Constraint::Min(0), Constraint::Length(1)]).areas(inner);
+    let mut rows: Vec<Line> = Vec::new();
+    if !chat.available {
+        rows.push(Line::styled(
+            super::CHAT_UNAVAILABLE,
+            Style::new().fg(Color::Yellow),
+        ));
+    }
+    // Scrolled back to the start, the pane still shows a paneful (lines are counted as
+    // one row each here; long ones wrap into more).
+    let newest = chat
+        .lines
+        .len()
+        .saturating_sub(state.chat_scroll)
+        .max(usize::from(history.height).min(chat.lines.len()));
+    // From the newest line shown back, until the pane is full.
+    let mut shown: Vec<Line> = Vec::new();
+    for said in chat.lines.range(..newest).rev() {
+        let who_style = if said.ours {
+            Style::new().fg(Color::Green)
+        } else {
+            Style::new().fg(Color::Cyan)
+        };
+        let head = format!("{} {}: ", said.clock, said.who);
+        let mut wrapped = wrap(&format!("{head}{}", said.text), width);
+        let first = wrapped.remove(0);
+        let split = head.len().min(first.len());
+        let mut lines = vec![Line::from(vec![
+            Span::styled(first[..split].to_string(), who_style),
+            Span::raw(first[split..].to_string()),
+        ])];
+        lines.extend(wrapped.into_iter().map(Line::raw));
+        for line in lines.into_iter().rev() {
+            shown.push(line);
+        }
+        if shown.len() >= usize::from(history.height) {
+            break;
+        }
+    }
+    shown.reverse();
+    rows.extend(shown);
+    let skip = rows.len().saturating_sub(usize::from(history.height));
+    frame.render_widget(
+        Paragraph::new(rows.into_iter().skip(skip).collect::<Vec<_>>()),
+        history,
+    );
+    // The end of what is typed, and a block for the cursor.
+    let typed = &state.chat_input;
+    let room = width.saturating_sub(3);
+    let tail = tail_fitting(typed, room);
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled("> ", Style::new().fg(Color::Cyan)),
+            Span::raw(crate::text::sanitize(tail, usize::MAX)),
+            Span::styled("▏", Style::new().fg(Color::Cyan)),
+        ])),
+        typing,
+    );
+}
+
+/// `text` cut into rows of at most `width` columns (by display width; a character wider
+/// than the row gets a row of its own).
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut rows = vec![String::new()];
+    let mut used = 0;
+    for c in text.chars() {
+        let w = unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used + w > width && used > 0 {
+            rows.push(String::new());
+            used = 0;
+        }
+        if let Some(row) = rows.last_mut() {
+            row.push(c);
+        }
+        used += w;
+    }
+    rows
+}
+
+/// The end of `text` that fits in `width` columns.
+fn tail_fitting(text: &str, width: usize) -> &str {
+    let mut used = 0;
+    for (i, c) in text.char_indices().rev() {
+        used += unicode_width::UnicodeWidthChar::width(c).unwrap_or(0);
+        if used > width {
+            return &text[i + c.len_utf8()..];
+        }
+    }
+    text
 }
 
 fn help(frame: &mut Frame, area: Rect) {

@@ -304,7 +304,7 @@ async fn candidates_past_the_early_cap_before_an_offer_do_not_stop_the_call() {
         .unwrap()
         .all()
         .iter()
-        .any(|(_, p)| *p == caller.our_id)
+        .any(|(_, p)| p.peer_id == caller.our_id)
     {
         assert!(Instant::now() < deadline, "the caller never joined");
         tokio::time::sleep(Duration::from_millis(20)).await;

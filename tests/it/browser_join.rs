@@ -279,11 +279,12 @@ async fn assert_speaking_shows(session: &Session) {
 }
 
 /// How the page labels the terminal's tile. When the terminal calls, its call's metadata
-/// names it: "Terminal · " and the first 8 characters of its peer id. When the browser calls,
-/// the page knows nothing but the peer id it called (a PeerJS answer carries no metadata
-/// the page reads), so the label is that id.
-fn terminal_label(session: &Session, terminal_called: bool) -> String {
-    if terminal_called {
+/// names it: "Terminal · " and the first 8 characters of its peer id. A packspaces server
+/// tells the page that name too (the terminal gives it with `join-space`). Only when the
+/// browser calls through the workshop backend, which names nobody, does the page know
+/// nothing but the peer id it called (a PeerJS answer carries no metadata the page reads).
+fn terminal_label(session: &Session, terminal_called: bool, backend: Backend) -> String {
+    if terminal_called || backend != Backend::Workshop {
         format!("Terminal · {}", &session.our_id[..8])
     } else {
         session.our_id.clone()
@@ -352,7 +353,7 @@ fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
         .unwrap()
         .all()
         .iter()
-        .any(|(_, p)| p == peer)
+        .any(|(_, p)| p.peer_id == peer)
 }
 
 impl Running {
@@ -475,7 +476,7 @@ async fn run_scenario(backend: Backend, browser: Browser, peerjs: &str, browser_
         Browser::Firefox => assert_terminal_sees_the_browsers_colour(&session, &mut page).await,
     }
     assert_speaking_shows(&session).await;
-    let label = terminal_label(&session, !browser_first);
+    let label = terminal_label(&session, !browser_first, backend);
     let page_sees = tokio::task::spawn_blocking(move || {
         assert_page_sees_test_card(&page, &label);
         page
@@ -688,8 +689,8 @@ async fn chromium_over_https_calls_a_terminal_that_pinned_the_certificate() {
         .await
         .unwrap();
     assert_terminal_sees_quadrants(&session).await;
-    // The browser called: the page knows the terminal by its peer id.
-    let label = terminal_label(&session, false);
+    // The browser called: the page knows the terminal by the name `serve` told it.
+    let label = terminal_label(&session, false, Backend::Serve);
     let page = tokio::task::spawn_blocking(move || {
         assert_page_sees_test_card(&page, &label);
         page

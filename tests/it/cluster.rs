@@ -7,9 +7,8 @@ use crate::common;
 use crate::common::redis::RedisServer;
 use crate::common::space_member::Member;
 
-use std::io::BufRead;
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
@@ -33,23 +32,7 @@ async fn instance(redis: &RedisServer) -> RunningServer {
 
 /// An instance as its own process (to be killed); returns it and its URL.
 fn instance_process(redis: &RedisServer) -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_packspaces"))
-        .args(["serve", "--port", "0", "--redis", &redis.url()])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut line = String::new();
-    stdout.read_line(&mut line).unwrap();
-    // Keep reading: a closed pipe would end serve at its next line.
-    std::thread::spawn(move || std::io::copy(&mut stdout, &mut std::io::sink()));
-    let url = line
-        .trim()
-        .strip_prefix("packspaces serve: listening on ")
-        .unwrap_or_else(|| panic!("serve printed {line:?}"))
-        .to_string();
-    (child, url)
+    common::serve_process(&["--redis", &redis.url()])
 }
 
 /// The member list a member gets on joining.
@@ -271,5 +254,57 @@ fn serve_says_when_redis_cannot_be_reached() {
     assert!(
         !out.status.success() && stderr.contains("not a Redis URL"),
         "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn names_and_chat_cross_instances() {
+    let Some(redis) = RedisServer::start() else {
+        return;
+    };
+    let (a, b) = (instance(&redis).await, instance(&redis).await);
+    let mut alice = Member::join_as(&format!("{}CSC342", a.url()), "alice", Some("Ada"));
+    assert_eq!(members_seen(&mut alice).await, Vec::<String>::new());
+    let mut bob = Member::join_as(&format!("{}CSC342", b.url()), "bob", Some("Bob"));
+    bob.expect(SpaceEvent::Joined).await;
+    // Alice's name comes from the cluster's record: she is at the other instance.
+    assert_eq!(
+        bob.next().await,
+        SpaceEvent::Names(vec![("alice".into(), "Ada".into())])
+    );
+    assert_eq!(bob.next().await, SpaceEvent::Members(vec!["alice".into()]));
+    hears(
+        &mut alice,
+        SpaceEvent::Names(vec![("bob".into(), "Bob".into())]),
+    )
+    .await;
+    bob.say("across").await;
+    for member in [&mut alice, &mut bob] {
+        let heard = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                if let Some(SpaceEvent::Chat(line)) = member.events.recv().await {
+                    return line;
+                }
+            }
+        })
+        .await
+        .expect("the line within 5 s");
+        assert_eq!(
+            (
+                heard.from.as_str(),
+                heard.name.as_deref(),
+                heard.text.as_str()
+            ),
+            ("bob", Some("Bob"), "across")
+        );
+    }
+    // A member gone is a name gone: a newcomer is not told of it.
+    drop(alice);
+    hears(&mut bob, SpaceEvent::UserDisconnected("alice".into())).await;
+    let mut carol = Member::join(&format!("{}CSC342", a.url()), "carol");
+    carol.expect(SpaceEvent::Joined).await;
+    assert_eq!(
+        carol.next().await,
+        SpaceEvent::Names(vec![("bob".into(), "Bob".into())])
     );
 }

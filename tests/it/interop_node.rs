@@ -76,3 +76,8 @@ fn serve_instances_behind_haproxy_share_spaces_and_peerjs_ids() {
 fn chromium_pages_see_each_other_through_packspaces_serve() {
     run_suite("browser.test.mjs", Duration::from_secs(240));
 }
+
+#[test]
+fn the_served_page_has_names_chat_switches_and_leave() {
+    run_suite("page.test.mjs", Duration::from_secs(240));
+}

@@ -7,12 +7,11 @@
 
 use crate::common;
 
-use std::io::{BufRead, BufReader};
 use std::net::{IpAddr, Ipv4Addr};
-use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::monitor_json::Monitor;
 use common::page::Page;
 use common::{NodeServer, loopback_session_at, node_dir};
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
@@ -22,89 +21,6 @@ use packspaces::session::{CardSpec, Session};
 use serde_json::Value;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
-
-/// `packspaces monitor --json` as a script would run it.
-struct Monitor {
-    child: Child,
-    lines: mpsc::Receiver<Value>,
-    /// Its peer id, from its stderr.
-    id: String,
-}
-
-impl Monitor {
-    /// Without `peer_server`, the monitor asks the server where its PeerJS server is.
-    fn start(space_url: &str, peer_server: Option<&str>) -> Monitor {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_packspaces"));
-        command.args(["monitor", "--json", space_url]);
-        if let Some(peer_server) = peer_server {
-            command.args(["--peer-server", peer_server]);
-        }
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let (tx, lines) = mpsc::channel();
-        let stdout = child.stdout.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                // stdout holds JSON lines only: anything else fails the test.
-                let v = serde_json::from_str(&line).unwrap_or(Value::String(line));
-                let _ = tx.send(v);
-            }
-        });
-        let (id_tx, id_rx) = mpsc::channel();
-        let stderr = child.stderr.take().unwrap();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                eprintln!("monitor: {line}");
-                if let Some(id) = line
-                    .split_once("(as ")
-                    .and_then(|(_, rest)| rest.strip_suffix(')'))
-                {
-                    let _ = id_tx.send(id.to_string());
-                }
-            }
-        });
-        let id = id_rx
-            .recv_timeout(Duration::from_secs(20))
-            .expect("the monitor joined the space within 20 s");
-        Monitor { child, lines, id }
-    }
-
-    /// The next JSON line.
-    fn next(&self, what: &str) -> Value {
-        let within = Duration::from_secs(20);
-        let line = tokio::task::block_in_place(|| self.lines.recv_timeout(within))
-            .unwrap_or_else(|_| panic!("monitor: no line for {what} within {within:?}"));
-        assert!(line.is_object(), "monitor printed a non-JSON line: {line}");
-        line
-    }
-
-    /// Stops it as Ctrl-C would (SIGTERM), and waits for it to exit.
-    fn stop(mut self) -> ExitStatus {
-        let pid = self.child.id().to_string();
-        Command::new("kill").args(["-TERM", &pid]).status().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the monitor did not stop on SIGTERM"
-            );
-            std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-impl Drop for Monitor {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Checks one JSON line: what happened, to whom, and the count after it.
 fn assert_change(
@@ -157,7 +73,7 @@ type HasMember<'a> = &'a dyn Fn(&str) -> bool;
 /// `serve`'s members, for [`HasMember`].
 fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
     let spaces = server.spaces.lock().unwrap();
-    spaces.all().iter().any(|(_, p)| p == peer)
+    spaces.all().iter().any(|(_, p)| p.peer_id == peer)
 }
 
 /// The workshop backend's members (it logs each `join-space` as it handles it).
@@ -167,7 +83,15 @@ fn workshop_has(backend: &NodeServer, peer: &str) -> bool {
 
 /// Ada is there first; the monitor arrives; Bob joins and leaves.
 /// `told`: the monitor is given the PeerJS server (else it must find it on its own).
-async fn bots_come_and_go(space_url: &str, peer_server: &str, told: bool, has: HasMember<'_>) {
+/// `server_names`: the space server tells the names members gave it (`serve` does, the
+/// workshop backend does not).
+async fn bots_come_and_go(
+    space_url: &str,
+    peer_server: &str,
+    told: bool,
+    server_names: bool,
+    has: HasMember<'_>,
+) {
     let ada = bot(space_url, peer_server, "Ada", false).await;
     eventually("Ada joined the space", Duration::from_secs(10), || {
         ada.shared.state().room.space_link == Link::Up
@@ -203,12 +127,13 @@ async fn bots_come_and_go(space_url: &str, peer_server: &str, told: bool, has: H
     )
     .await;
     let bob = bot(space_url, peer_server, "Bob", false).await;
-    // Newcomers do not call the monitor: no name.
+    // Newcomers do not call the monitor: a name only from the space server.
+    let bob_name = server_names.then_some("Bob");
     assert_change(
         &monitor.next("Bob's join"),
         "join",
         &bob.our_id,
-        None,
+        bob_name,
         2,
         false,
     );
@@ -240,7 +165,7 @@ async fn bots_come_and_go(space_url: &str, peer_server: &str, told: bool, has: H
         &monitor.next("Bob's leave"),
         "leave",
         &bob_id,
-        None,
+        bob_name,
         1,
         false,
     );
@@ -261,6 +186,7 @@ async fn monitor_json_on_serve_reports_listed_members_joins_and_leaves() {
             &format!("{base}CSC342"),
             &format!("{base}peerjs"),
             false,
+            true,
             &has,
         )
         .await;
@@ -279,7 +205,7 @@ async fn monitor_json_on_the_workshop_backend_learns_members_from_their_calls() 
         let backend = NodeServer::start("workshop-backend.mjs");
         let peers = NodeServer::start("peer-server.mjs");
         let has = |peer: &str| workshop_has(&backend, peer);
-        bots_come_and_go(&backend.url, &peers.url, true, &has).await;
+        bots_come_and_go(&backend.url, &peers.url, true, false, &has).await;
     })
     .await
     .expect("finished within 120 s");
@@ -320,6 +246,7 @@ async fn page_scenario(
     peers: &str,
     page_url: &str,
     page_name: Option<&str>,
+    server_names: bool,
     bot_video: bool,
     shows_bot: impl Fn(&Value, &str) -> bool,
     has: HasMember<'_>,
@@ -342,7 +269,15 @@ async fn page_scenario(
     );
     let bot = bot(space, peers, "Bot", bot_video).await;
     let bot_id = bot.our_id.clone();
-    assert_change(&monitor.next("the bot"), "join", &bot_id, None, 2, false);
+    let bot_name = server_names.then_some("Bot");
+    assert_change(
+        &monitor.next("the bot"),
+        "join",
+        &bot_id,
+        bot_name,
+        2,
+        false,
+    );
     page_wait(&page, "the bot on the page", |v| {
         v["event"] == "remotes" && shows_bot(v, &bot_id)
     });
@@ -352,7 +287,7 @@ async fn page_scenario(
         &monitor.next("the bot leaving"),
         "leave",
         &bot_id,
-        None,
+        bot_name,
         1,
         false,
     );
@@ -366,9 +301,13 @@ async fn serve_page_scenario(peerjs: &str) {
     let server = common::serve_with_page_libraries(peerjs).await;
     let base = server.url();
     let page_url = format!("{base}CSC342?name=Browser");
+    // The page names the bot's tile with the name `serve` told it, and the id's start.
     let shows_bot = |v: &Value, bot: &str| {
         v["remotes"].as_array().is_some_and(|r| {
-            r.len() == 1 && r[0]["label"].as_str().is_some_and(|l| l.contains(bot))
+            r.len() == 1
+                && r[0]["label"]
+                    .as_str()
+                    .is_some_and(|l| l.contains(&bot[..8]))
         })
     };
     let (space, peers) = (format!("{base}CSC342"), format!("{base}peerjs"));
@@ -378,6 +317,7 @@ async fn serve_page_scenario(peerjs: &str) {
         &peers,
         &page_url,
         Some("Browser"),
+        true,
         false,
         shows_bot,
         &has,
@@ -413,6 +353,7 @@ async fn workshop_page_scenario() {
         &peers.url,
         &page_url,
         None,
+        false,
         true,
         shows_bot,
         &has,

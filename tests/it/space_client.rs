@@ -89,9 +89,68 @@ async fn the_workshop_backend_announces_us_like_a_browser() {
     let url = backend.url.clone();
     let mut a = Member::join(&url, "alice");
     a.expect(SpaceEvent::Joined).await;
-    let mut b = Member::join(&url, "bob");
+    // A name is an extra argument to join-space, which the workshop backend ignores.
+    let mut b = Member::join_as(&url, "bob", Some("Bob"));
     b.expect(SpaceEvent::Joined).await;
     a.expect(SpaceEvent::UserConnected("bob".into())).await;
     drop(b);
     a.expect(SpaceEvent::UserDisconnected("bob".into())).await;
+}
+
+#[tokio::test]
+async fn names_and_chat_reach_the_space_as_sent_and_nowhere_else() {
+    let server = start(ServeOptions::new(LOCALHOST, 0)).await.unwrap();
+    let url = format!("{}CSC342", server.url());
+    let mut a = Member::join_as(&url, "alice", Some("  Ada\u{1b}[2J "));
+    a.expect(SpaceEvent::Joined).await;
+    assert_eq!(a.next().await, SpaceEvent::Members(vec![]));
+    let mut elsewhere = Member::join(&format!("{}CSC100", server.url()), "eve");
+    elsewhere.expect(SpaceEvent::Joined).await;
+    assert_eq!(elsewhere.next().await, SpaceEvent::Members(vec![]));
+    let mut b = Member::join_as(&url, "bob", Some("Bob"));
+    b.expect(SpaceEvent::Joined).await;
+    // The server cleaned the name it was given, and names come before whom they name.
+    assert_eq!(
+        b.next().await,
+        SpaceEvent::Names(vec![("alice".into(), "Ada[2J".into())])
+    );
+    assert_eq!(b.next().await, SpaceEvent::Members(vec!["alice".into()]));
+    assert_eq!(
+        a.next().await,
+        SpaceEvent::Names(vec![("bob".into(), "Bob".into())])
+    );
+    assert_eq!(a.next().await, SpaceEvent::UserConnected("bob".into()));
+
+    let text = "<b>hi</b> \u{1b}[2J\u{7} é";
+    b.say(text).await;
+    for member in [&mut a, &mut b] {
+        match member.next().await {
+            SpaceEvent::Chat(line) => {
+                assert_eq!(
+                    (line.from.as_str(), line.name.as_deref()),
+                    ("bob", Some("Bob"))
+                );
+                assert_eq!(
+                    line.text, text,
+                    "relayed as sent: showing it safely is the client's job"
+                );
+                assert!(line.time.is_some_and(|t| t.ends_with('Z')));
+            }
+            other => panic!("wanted bob's chat line, got {other:?}"),
+        }
+    }
+    a.say("and back").await;
+    match b.next().await {
+        SpaceEvent::Chat(line) => {
+            assert_eq!(
+                (line.from.as_str(), line.name.as_deref(), line.text.as_str()),
+                ("alice", Some("Ada[2J"), "and back")
+            );
+        }
+        other => panic!("wanted alice's chat line, got {other:?}"),
+    }
+    assert!(
+        elsewhere.events.try_recv().is_err(),
+        "nothing crossed spaces"
+    );
 }

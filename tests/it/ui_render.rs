@@ -341,3 +341,173 @@ fn following_the_speaker_zooms_whoever_speaks() {
     assert!(!s.follow());
     assert_eq!(s.selected, 3);
 }
+
+/// A chat line as the space client hands it over.
+fn chat_line(from: &str, name: Option<&str>, text: &str) -> packspaces::space::ChatLine {
+    packspaces::space::ChatLine {
+        from: from.into(),
+        name: name.map(str::to_string),
+        text: text.into(),
+        time: Some("2026-12-02T10:04:05Z".into()),
+    }
+}
+
+#[test]
+fn chat_lines_show_safely_in_the_pane_and_count_as_unread_while_it_is_closed() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let key = |s: &State, code| s.action_for(KeyEvent::new(code, KeyModifiers::NONE));
+    let mut s = two_people();
+    s.room.chat.available = true;
+    s.take_chat(&chat_line(
+        "ada-id",
+        Some("Ada"),
+        "<b>hello</b>\u{1b}[2J\u{7}",
+    ));
+    s.take_chat(&chat_line("bob-id", None, "second"));
+    s.take_chat(&chat_line("0123456789abcdef", Some("Me"), "mine"));
+    assert_eq!(s.room.chat.unread, 2, "our own line is not unread");
+    let closed = text(&draw(&s, 120, 36));
+    assert!(closed.contains("chat: 2 unread (c)"), "{closed}");
+    assert!(!closed.contains("<b>hello</b>"), "the pane is closed");
+
+    // `c` opens it: the lines, with who and when, as inert text.
+    let open = key(&s, KeyCode::Char('c')).unwrap();
+    assert_eq!(s.apply(open), None);
+    assert!(s.chat_open && s.room.chat.unread == 0);
+    let buf = draw(&s, 120, 36);
+    let shown = text(&buf);
+    assert!(
+        shown.contains("10:04 Ada: <b>hello</b>\u{fffd}[2J\u{fffd}"),
+        "{shown}"
+    );
+    assert!(shown.contains("10:04 bob-id: second"), "{shown}");
+    assert!(shown.contains("10:04 you: mine"), "{shown}");
+    assert!(!shown.contains("unread"), "{shown}");
+    for y in 0..buf.area.height {
+        for x in 0..buf.area.width {
+            let symbol = buf[(x, y)].symbol();
+            assert!(
+                !symbol.chars().any(|c| c.is_control()),
+                "control character at {x},{y}"
+            );
+        }
+    }
+
+    // Keys type now: `q` is a letter, Enter sends, Esc closes.
+    for c in "q?".chars() {
+        let typed = key(&s, KeyCode::Char(c)).unwrap();
+        s.apply(typed);
+    }
+    assert_eq!(s.chat_input, "q?");
+    assert!(text(&draw(&s, 120, 36)).contains("> q?"));
+    let send = key(&s, KeyCode::Enter).unwrap();
+    assert_eq!(
+        s.apply(send),
+        Some(packspaces::ui::Effect::Say("q?".into()))
+    );
+    assert!(s.chat_input.is_empty());
+    let close = key(&s, KeyCode::Esc).unwrap();
+    s.apply(close);
+    assert!(!s.chat_open);
+    assert_eq!(
+        key(&s, KeyCode::Char('q')),
+        Some(Action::Quit),
+        "the grid's keys are back"
+    );
+}
+
+#[test]
+fn the_chat_scrolls_back_and_fits_narrow_screens() {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut s = two_people();
+    s.room.chat.available = true;
+    for i in 0..60 {
+        s.take_chat(&chat_line("ada-id", Some("Ada"), &format!("line {i:02}")));
+    }
+    s.apply(Action::OpenChat);
+    let newest = text(&draw(&s, 120, 36));
+    assert!(
+        newest.contains("line 59") && !newest.contains("line 10"),
+        "{newest}"
+    );
+    let page_up = s
+        .action_for(KeyEvent::new(KeyCode::PageUp, KeyModifiers::NONE))
+        .unwrap();
+    for _ in 0..10 {
+        s.apply(page_up);
+    }
+    let oldest = text(&draw(&s, 120, 36));
+    assert!(
+        oldest.contains("line 00") && !oldest.contains("line 59"),
+        "{oldest}"
+    );
+    assert!(oldest.contains("lines back"), "{oldest}");
+    // A line arriving while reading back keeps the view where it is.
+    s.take_chat(&chat_line("ada-id", Some("Ada"), "line 60"));
+    assert!(text(&draw(&s, 120, 36)).contains("line 00"));
+    // Too narrow for a side column: the pane covers the videos' lower half, and a long
+    // line wraps inside it.
+    s.chat_scroll = 0;
+    s.take_chat(&chat_line("ada-id", Some("Ada"), &"word ".repeat(30)));
+    let narrow = text(&draw(&s, 50, 24));
+    assert!(narrow.contains("Ada: word word"), "{narrow}");
+    assert!(
+        narrow.matches("word").count() > 20,
+        "wrapped, not cut: {narrow}"
+    );
+}
+
+#[test]
+fn the_chat_pane_renders_at_any_size() {
+    let mut s = two_people();
+    s.room.chat.available = true;
+    for i in 0..30 {
+        s.take_chat(&chat_line(
+            "ada-id",
+            Some("Ada"),
+            &format!("line {i} 名前 ✓ {}", "x".repeat(i * 7)),
+        ));
+    }
+    s.apply(Action::OpenChat);
+    s.chat_input = "typed 名前 ".repeat(40);
+    for (w, h) in [
+        (1, 1),
+        (2, 3),
+        (10, 3),
+        (30, 5),
+        (69, 20),
+        (70, 20),
+        (300, 100),
+    ] {
+        let buf = draw(&s, w, h);
+        let screen = text(&buf);
+        assert!(
+            buf.content()
+                .iter()
+                .all(|c| !c.symbol().chars().any(char::is_control)),
+            "{w}x{h}:\n{screen}"
+        );
+        if w >= 30 && h >= 5 {
+            assert!(
+                screen.contains("> "),
+                "the line being typed shows at {w}x{h}:\n{screen}"
+            );
+        }
+        if h >= 20 {
+            assert!(
+                screen.contains("line 29"),
+                "the newest line shows at {w}x{h}:\n{screen}"
+            );
+        }
+    }
+}
+
+#[test]
+fn without_a_chat_server_the_pane_says_so_and_sends_nothing() {
+    let mut s = two_people();
+    s.apply(Action::OpenChat);
+    s.apply(Action::ChatType('h'));
+    assert_eq!(s.apply(Action::ChatSend), None);
+    assert!(s.notice.as_deref().unwrap().contains("chat unavailable"));
+    assert!(text(&draw(&s, 120, 36)).contains("chat unavailable"));
+}

@@ -35,9 +35,9 @@ test("the workshop's single-argument join-space reaches everyone else in the mai
   await waitFor(() => got(a, "space-members").length, 3000, "member list");
   b.emit("join-space", "peerB");
   await waitFor(() => got(a, "user-connected").length, 3000, "user-connected");
-  assert.deepEqual(got(a, "user-connected"), [["peerB"]]);
+  assert.deepEqual(got(a, "user-connected"), [["peerB", null]], "no name given: null");
   assert.deepEqual(got(b, "user-connected"), [], "the newcomer is not told about itself");
-  assert.deepEqual(got(b, "space-members"), [[["peerA"]]]);
+  assert.deepEqual(got(b, "space-members"), [[["peerA"], {}]]);
   b.close();
   await waitFor(() => got(a, "user-disconnected").length, 3000, "user-disconnected");
   assert.deepEqual(got(a, "user-disconnected"), [["peerB"]]);
@@ -52,8 +52,8 @@ test("named spaces are isolated from each other and from the main space", async 
   await waitFor(() => got(x1, "space-members").length, 3000, "x1 joined");
   x2.emit("join-space", "CSC342", "x2");
   await waitFor(() => got(x1, "user-connected").length, 3000, "x1 told of x2");
-  assert.deepEqual(got(x1, "user-connected"), [["x2"]]);
-  assert.deepEqual(got(x2, "space-members"), [[["x1"]]]);
+  assert.deepEqual(got(x1, "user-connected"), [["x2", null]]);
+  assert.deepEqual(got(x2, "space-members"), [[["x1"], {}]]);
   x2.close();
   await waitFor(() => got(x1, "user-disconnected").length, 3000, "x1 told x2 left");
   await sleep(300);
@@ -61,7 +61,7 @@ test("named spaces are isolated from each other and from the main space", async 
     assert.deepEqual(got(s, "user-connected"), [], "nothing crosses spaces");
     assert.deepEqual(got(s, "user-disconnected"), []);
   }
-  assert.deepEqual(got(y1, "space-members"), [[[]]]);
+  assert.deepEqual(got(y1, "space-members"), [[[], {}]]);
   [x1, y1, main].forEach((s) => s.close());
 });
 
@@ -73,7 +73,7 @@ test("a member list names everyone already there, in join order", async () => {
     await waitFor(() => got(s, "space-members").length, 3000, `${id} joined`);
     members.push(s);
   }
-  assert.deepEqual(got(members[2], "space-members"), [[["m1", "m2"]]]);
+  assert.deepEqual(got(members[2], "space-members"), [[["m1", "m2"], {}]]);
   members.forEach((s) => s.close());
 });
 
@@ -100,8 +100,32 @@ test("bad joins get a space-error and reach nobody", async () => {
   const good = await client();
   good.emit("join-space", "guarded", "good");
   await waitFor(() => got(watcher, "user-connected").length, 3000, "good joined");
-  assert.deepEqual(got(watcher, "user-connected"), [["good"]]);
+  assert.deepEqual(got(watcher, "user-connected"), [["good", null]]);
   [watcher, bad, good].forEach((s) => s.close());
+});
+
+test("names given with join-space reach the others cleaned, and come with every chat line", async () => {
+  const ada = await client();
+  ada.emit("join-space", "named", "ada", { name: "  Ada\u001b[2J\u202e " });
+  await waitFor(() => got(ada, "space-members").length, 3000, "ada joined");
+  const bob = await client();
+  bob.emit("join-space", "named", "bob", { name: 5 }); // not a string: no name
+  await waitFor(() => got(bob, "space-members").length, 3000, "bob joined");
+  assert.deepEqual(got(bob, "space-members"), [[["ada"], { ada: "Ada[2J" }]]);
+  await waitFor(() => got(ada, "user-connected").length, 3000, "bob announced");
+  assert.deepEqual(got(ada, "user-connected"), [["bob", null]]);
+  const main = await client();
+  main.emit("join-space", "carol", { name: "Carol" }); // the main space, with a name
+  await waitFor(() => got(main, "space-members").length, 3000, "carol joined");
+  ada.emit("chat-message", { text: "hi" });
+  await waitFor(() => got(bob, "chat-message").length, 3000, "ada's line");
+  const [[line]] = got(bob, "chat-message");
+  assert.equal(line.from, "ada");
+  assert.equal(line.name, "Ada[2J");
+  assert.deepEqual(got(main, "chat-message"), [], "nothing crosses spaces");
+  main.emit("join-space", "x", "carol", "oops"); // a third argument that is not {name}
+  await waitFor(() => got(main, "space-error").length, 3000, "a bad join refused");
+  [ada, bob, main].forEach((s) => s.close());
 });
 
 test("rejoining moves a socket: the old space hears it leave", async () => {

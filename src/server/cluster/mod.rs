@@ -63,6 +63,10 @@ pub mod keys {
     pub fn space(space: &str) -> String {
         format!("packspaces:space:{space}")
     }
+    /// Hash peer id → name, for the members of one space that gave a name.
+    pub fn names(space: &str) -> String {
+        format!("packspaces:names:{space}")
+    }
     /// Hash peer id → space, of the members one instance holds.
     pub fn members(node: &str) -> String {
         format!("packspaces:members:{node}")

@@ -31,37 +31,69 @@ pub enum Announcement {
     Gone { space: String, peer: String },
     /// This instance was taken for dead while cut off from Redis: `user-connected` for its
     /// member `peer` again, to the other instances' members of `space`.
-    Back { space: String, peer: String },
+    Back {
+        space: String,
+        peer: String,
+        name: Option<String>,
+    },
+}
+
+/// A member this instance holds.
+pub struct HeldMember {
+    pub space: String,
+    pub peer: String,
+    pub name: Option<String>,
 }
 
 /// What this instance holds, to write again after Redis comes back.
 pub struct LocalState {
-    /// (space, peer id) of every member here.
-    pub members: Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>,
+    /// Every member here.
+    pub members: Box<dyn Fn() -> Vec<HeldMember> + Send + Sync>,
     /// (PeerJS id, token) of every PeerJS client here.
     pub peers: Box<dyn Fn() -> Vec<(String, String)> + Send + Sync>,
 }
 
 impl Cluster {
-    /// Records that `peer` joined `space` here (having left `left`, if it moved); returns
-    /// every member of the space cluster-wide but `peer`, or `None` while Redis is away.
+    /// Records that `peer` (called `name`) joined `space` here (having left `left`, if it
+    /// moved); returns every member of the space cluster-wide but `peer`, with their names,
+    /// or `None` while Redis is away.
     pub async fn space_joined(
         &self,
         space: &str,
         peer: &str,
+        name: Option<&str>,
         left: Option<(&str, &str)>,
-    ) -> Option<Vec<String>> {
+    ) -> Option<Vec<(String, Option<String>)>> {
         let mut pipe = redis::pipe();
         if let Some((old_space, old_peer)) = left {
             self.unrecord(&mut pipe, old_space, old_peer);
         }
+        self.record(&mut pipe, space, peer, name);
+        pipe.hkeys(keys::space(space)).hgetall(keys::names(space));
+        let (members, mut names): (Vec<String>, HashMap<String, String>) =
+            self.bus.run_pipeline(&pipe).await?;
+        Some(
+            members
+                .into_iter()
+                .filter(|m| m != peer)
+                .map(|m| {
+                    let name = names.remove(&m);
+                    (m, name)
+                })
+                .collect(),
+        )
+    }
+
+    /// Adds to `pipe` that `peer` (called `name`) is in `space` at this instance.
+    fn record(&self, pipe: &mut redis::Pipeline, space: &str, peer: &str, name: Option<&str>) {
         pipe.hset(keys::space(space), peer, &self.node)
             .ignore()
             .hset(keys::members(&self.node), peer, space)
-            .ignore()
-            .hkeys(keys::space(space));
-        let (members,): (Vec<String>,) = self.bus.run_pipeline(&pipe).await?;
-        Some(members.into_iter().filter(|m| m != peer).collect())
+            .ignore();
+        match name {
+            Some(name) => pipe.hset(keys::names(space), peer, name).ignore(),
+            None => pipe.hdel(keys::names(space), peer).ignore(),
+        };
     }
 
     /// Records that `peer` left `space` here.
@@ -81,6 +113,8 @@ impl Cluster {
         ))
         .ignore()
         .hdel(keys::members(&self.node), peer)
+        .ignore()
+        .hdel(keys::names(space), peer)
         .ignore();
     }
 
@@ -160,6 +194,10 @@ impl Cluster {
                 ))
                 .await;
             if removed == Some(1) {
+                let _: Option<i64> = self
+                    .bus
+                    .run(redis::cmd("HDEL").arg(keys::names(&space)).arg(&peer))
+                    .await;
                 gone.push(Announcement::Gone { space, peer });
             }
         }
@@ -203,11 +241,8 @@ impl Cluster {
             .unwrap_or(false);
         let members = (local.members)();
         let mut pipe = redis::pipe();
-        for (space, peer) in &members {
-            pipe.hset(keys::space(space), peer, &self.node)
-                .ignore()
-                .hset(keys::members(&self.node), peer, space)
-                .ignore();
+        for m in &members {
+            self.record(&mut pipe, &m.space, &m.peer, m.name.as_deref());
         }
         for (id, token) in (local.peers)() {
             pipe.cmd("SET")
@@ -231,7 +266,11 @@ impl Cluster {
         );
         members
             .into_iter()
-            .map(|(space, peer)| Announcement::Back { space, peer })
+            .map(|m| Announcement::Back {
+                space: m.space,
+                peer: m.peer,
+                name: m.name,
+            })
             .collect()
     }
 }

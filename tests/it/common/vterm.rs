@@ -48,6 +48,8 @@ struct State {
     last_chunk_at: Option<Instant>,
     bytes: u64,
     reads: Vec<(Instant, usize)>,
+    /// Every byte read, when the test asked to keep them.
+    output: Option<Vec<u8>>,
     /// The pty gave end of file or an error: no more output will come.
     eof: bool,
     exit: Option<ExitStatus>,
@@ -109,6 +111,27 @@ impl VirtualTerminal {
         rows: u16,
         env: &[(&str, &str)],
     ) -> VirtualTerminal {
+        Self::start(argv, cols, rows, env, false)
+    }
+
+    /// [`spawn`](Self::spawn), keeping every byte the program writes for
+    /// [`output`](Self::output) (tests that compare the exact bytes, e.g. with a recording).
+    pub fn spawn_keeping_output<S: AsRef<OsStr>>(
+        argv: &[S],
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+    ) -> VirtualTerminal {
+        Self::start(argv, cols, rows, env, true)
+    }
+
+    fn start<S: AsRef<OsStr>>(
+        argv: &[S],
+        cols: u16,
+        rows: u16,
+        env: &[(&str, &str)],
+        keep_output: bool,
+    ) -> VirtualTerminal {
         assert!(!argv.is_empty(), "VirtualTerminal::spawn: empty argv");
         let pair = portable_pty::native_pty_system()
             .openpty(size(cols, rows))
@@ -144,6 +167,7 @@ impl VirtualTerminal {
                 last_chunk_at: None,
                 bytes: 0,
                 reads: Vec::new(),
+                output: keep_output.then(Vec::new),
                 eof: false,
                 exit: None,
                 waiters: Vec::new(),
@@ -247,6 +271,12 @@ impl VirtualTerminal {
         found
     }
 
+    /// Every byte read from the pty so far (empty unless spawned with
+    /// [`spawn_keeping_output`](Self::spawn_keeping_output)).
+    pub fn output(&self) -> Vec<u8> {
+        lock(&self.shared.state).output.clone().unwrap_or_default()
+    }
+
     /// Output bytes read from the pty so far.
     pub fn bytes_received(&self) -> u64 {
         lock(&self.shared.state).bytes
@@ -255,6 +285,11 @@ impl VirtualTerminal {
     /// Every read from the pty so far: when it returned and how many bytes it gave.
     pub fn read_log(&self) -> Vec<(Instant, usize)> {
         lock(&self.shared.state).reads.clone()
+    }
+
+    /// The command's process id (for reading its resources off /proc).
+    pub fn pid(&self) -> Option<u32> {
+        self.pid
     }
 
     /// Queries (DSR, CPR, DA1) answered so far.
@@ -334,6 +369,9 @@ fn read_loop(mut reader: Box<dyn Read + Send>, shared: &Shared) {
         state.last_chunk_at = Some(at);
         state.bytes += n as u64;
         state.reads.push((at, n));
+        if let Some(output) = &mut state.output {
+            output.extend_from_slice(&buf[..n]);
+        }
         shared.changed.notify_all();
         // Every `wait_for` sees this screen before the next chunk changes it.
         let version = state.version;
