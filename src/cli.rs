@@ -41,8 +41,9 @@ pub enum Command {
     /// Join a space: see everyone's video in the terminal, and be seen by them.
     ///
     /// Everyone already in the space calls you; you call everyone who joins later (the
-    /// workshop's flow). Keys: Tab/arrows select, Enter zooms, s saves a frame, v video on/off,
-    /// m microphone, d sound, x mutes the selected one, +/- its volume, ? help, q leaves.
+    /// workshop's flow). Keys: Tab/arrows select, Enter zooms, c chat (Enter sends, Esc
+    /// closes), s saves a frame, v video on/off, m microphone, d sound, x mutes the selected
+    /// one, +/- its volume, ? help, q leaves.
     /// Over SSH the screen follows the link's speed (see --max-rate); a dropped link or
     /// SIGHUP/SIGTERM leaves the space cleanly.
     Join(JoinCommand),
@@ -51,21 +52,22 @@ pub enum Command {
     /// their own test cards, and you in the same space.
     ///
     /// The status bar shows the address browsers on this machine can open to join. Keys:
-    /// Tab/arrows select, Enter or f zooms, Esc back to the grid, v/m/d video, microphone,
-    /// sound, ? help, q quits.
+    /// Tab/arrows select, Enter or f zooms, Esc back to the grid, c chat, v/m/d video,
+    /// microphone, sound, ? help, q quits.
     Demo(DemoArgs),
 
     /// Run a headless participant that sends a test card in its own colours (for demos and
-    /// tests). Prints who comes and goes; stop with Ctrl-C.
+    /// tests). Prints who comes and goes and the chat; --say says a line; stop with Ctrl-C.
     Bot(BotArgs),
 
     /// Watch a space without taking part: who is there (name or peer id, when they joined,
-    /// whether they called us) and a timeline of joins and leaves with counts.
+    /// whether they called us) and a timeline of joins, leaves and chat with counts.
     ///
     /// Signaling only: it sends no media and asks for none, so browsers show no video for
     /// it. Members call every newcomer, which is how it learns who was there first (with
-    /// their names, when their call carries one); it declines each call. Keys: q quits.
-    /// With --json, one JSON line per join or leave goes to stdout instead of the screen.
+    /// their names, when their call or the space server gives one); it declines each call.
+    /// Keys: q quits. With --json, one JSON line per join, leave or chat line goes to stdout
+    /// instead of the screen.
     Monitor(MonitorArgs),
 }
 
@@ -359,7 +361,7 @@ pub struct MonitorArgs {
     #[command(flatten)]
     pub screen: ScreenArgs,
 
-    /// No screen: write one JSON line per join or leave to stdout, e.g.
+    /// No screen: write one JSON line per join, leave or chat line to stdout, e.g.
     /// {"event":"join","peer":"…","name":"Ada","time":"2025-11-27T11:30:05.123Z","count":2,"already":false}
     /// (name is null when unknown; already: they were there before us). Stop with Ctrl-C.
     #[arg(long)]
