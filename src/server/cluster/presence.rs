@@ -121,11 +121,7 @@ impl Cluster {
     /// Renews this instance's lease.
     async fn renew_lease(&self) -> bool {
         let mut pipe = redis::pipe();
-        pipe.cmd("SET")
-            .arg(keys::node(&self.node))
-            .arg(1)
-            .arg("PX")
-            .arg(LEASE.as_millis() as u64)
+        pipe.add_command(set_expiring(&keys::node(&self.node), "1", LEASE))
             .ignore()
             .sadd(keys::NODES, &self.node)
             .ignore();
@@ -165,14 +161,7 @@ impl Cluster {
     async fn reap(&self, dead: &str) -> Vec<Announcement> {
         let claimed = self
             .bus
-            .run::<Value>(
-                redis::cmd("SET")
-                    .arg(keys::reap(dead))
-                    .arg(&self.node)
-                    .arg("NX")
-                    .arg("PX")
-                    .arg(REAP_CLAIM.as_millis() as u64),
-            )
+            .run::<Value>(set_expiring(&keys::reap(dead), &self.node, REAP_CLAIM).arg("NX"))
             .await;
         if claimed != Some(Value::Okay) {
             return Vec::new();
@@ -217,11 +206,7 @@ impl Cluster {
             .ignore()
             .srem(keys::NODES, dead)
             .ignore()
-            .cmd("SET")
-            .arg(keys::reaped(dead))
-            .arg(1)
-            .arg("PX")
-            .arg(TOMBSTONE.as_millis() as u64)
+            .add_command(set_expiring(&keys::reaped(dead), "1", TOMBSTONE))
             .ignore();
         let _: Option<()> = self.bus.run_pipeline(&pipe).await;
         tracing::warn!(
@@ -273,6 +258,16 @@ impl Cluster {
             })
             .collect()
     }
+}
+
+/// `SET key value PX ms`: a key that expires by itself after `lasting`.
+fn set_expiring(key: &str, value: &str, lasting: Duration) -> redis::Cmd {
+    let mut cmd = redis::cmd("SET");
+    cmd.arg(key)
+        .arg(value)
+        .arg("PX")
+        .arg(u64::try_from(lasting.as_millis()).unwrap_or(u64::MAX));
+    cmd
 }
 
 /// Keeps this instance's lease, reaps dead instances and rewrites this instance's state
