@@ -157,11 +157,17 @@ impl FrameAssembler {
         if now.saturating_duration_since(since) < MAX_WAIT {
             return false;
         }
-        // Give up on the hole and on the rest of the frame it broke.
+        // Give up on the hole, the whole run of missing packets at once (an outage leaves
+        // hundreds: one at a time, MAX_WAIT each, the picture froze for minutes), and on
+        // the rest of the frame it broke.
         let timestamp = self.slot(next).map(|p| p.header.timestamp);
-        self.give_up_before(missing.wrapping_add(1));
+        let resume = (1..WINDOW)
+            .map(|i| missing.wrapping_add(i))
+            .find(|seq| self.slot(*seq).is_some())
+            .unwrap_or(missing.wrapping_add(1));
+        self.give_up_before(resume);
         if let Some(timestamp) = timestamp {
-            self.skip_frame(missing.wrapping_add(1), timestamp);
+            self.skip_frame(resume, timestamp);
         }
         true
     }
@@ -395,6 +401,25 @@ mod tests {
         let out = push_all(&mut a, frame(104, 7000, 1, 31), later);
         assert_eq!(out.len(), 3, "{out:?}");
         assert!(out[0].as_ref().is_err_and(|e| e.contains("lost")));
+        assert_eq!(out[1].as_ref().unwrap(), &Bytes::from_static(&[21, 21, 21]));
+        assert_eq!(out[2].as_ref().unwrap(), &Bytes::from_static(&[31, 31, 31]));
+    }
+
+    /// Issue 15: a 10 s outage leaves hundreds of sequence numbers missing; they are given
+    /// up on together after one wait, not one per wait (which froze the picture for minutes).
+    #[test]
+    fn a_long_hole_is_given_up_on_after_one_wait() {
+        let t0 = Instant::now();
+        let mut a = FrameAssembler::new(VideoCodec::Vp8);
+        assert_eq!(push_all(&mut a, frame(100, 1000, 1, 11), t0).len(), 1);
+        assert!(push_all(&mut a, frame(401, 4000, 1, 21), t0).is_empty());
+        let out = push_all(&mut a, frame(402, 7000, 1, 31), t0 + MAX_WAIT);
+        assert_eq!(out.len(), 3, "{out:?}");
+        assert!(
+            out[0]
+                .as_ref()
+                .is_err_and(|e| e.contains("300 packets lost"))
+        );
         assert_eq!(out[1].as_ref().unwrap(), &Bytes::from_static(&[21, 21, 21]));
         assert_eq!(out[2].as_ref().unwrap(), &Bytes::from_static(&[31, 31, 31]));
     }

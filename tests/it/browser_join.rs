@@ -10,7 +10,7 @@ use crate::common;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use common::page::Page;
+use common::page::{Browser, Page};
 use common::{BLUE, GREEN, RED, WHITE, quadrants};
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
@@ -22,29 +22,6 @@ use ratatui::Terminal;
 use ratatui::backend::TestBackend;
 use ratatui::buffer::Buffer;
 use ratatui::style::Color;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Browser {
-    Chromium,
-    Firefox,
-}
-
-impl Browser {
-    fn executable(self) -> &'static str {
-        match self {
-            Browser::Chromium => "/usr/bin/chromium",
-            Browser::Firefox => "/usr/bin/firefox-esr",
-        }
-    }
-
-    /// The node script that drives it, and the npm package that script needs.
-    fn driver(self) -> (&'static str, &'static str) {
-        match self {
-            Browser::Chromium => ("browser-peer.mjs", "playwright-core"),
-            Browser::Firefox => ("firefox-peer.mjs", "puppeteer-core"),
-        }
-    }
-}
 
 /// False when the tools are missing (skip), a panic under CI.
 fn tools_ready(browser: Browser) -> bool {

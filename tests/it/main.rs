@@ -28,6 +28,7 @@ mod render_cells;
 mod screen_output;
 mod serve_cli;
 mod session_e2e;
+mod shaped_network;
 mod soak;
 mod space_client;
 mod turn_relay;

@@ -237,7 +237,15 @@ fn assert_page_ignores(page: &Page, id: &str) {
     }
 }
 
-/// A page is in the space before the monitor: its call names it (`page_name`, from the
+/// What names the monitor should report in a page scenario.
+struct Names<'a> {
+    /// The page's, from its call's metadata.
+    page: Option<&'a str>,
+    /// The space server tells the names members gave it (`serve` does).
+    from_server: bool,
+}
+
+/// A page is in the space before the monitor: its call names it (`names.page`, from the
 /// metadata). A bot that sends `bot_video` or nothing joins after the monitor: the page must
 /// show it (`shows_bot` tells from a "remotes" line, given the bot's id) but nothing for the
 /// monitor, and log nothing.
@@ -245,8 +253,7 @@ async fn page_scenario(
     space: &str,
     peers: &str,
     page_url: &str,
-    page_name: Option<&str>,
-    server_names: bool,
+    names: Names<'_>,
     bot_video: bool,
     shows_bot: impl Fn(&Value, &str) -> bool,
     has: HasMember<'_>,
@@ -263,13 +270,13 @@ async fn page_scenario(
         &monitor.next("the page"),
         "join",
         page_id,
-        page_name,
+        names.page,
         1,
         true,
     );
     let bot = bot(space, peers, "Bot", bot_video).await;
     let bot_id = bot.our_id.clone();
-    let bot_name = server_names.then_some("Bot");
+    let bot_name = names.from_server.then_some("Bot");
     assert_change(
         &monitor.next("the bot"),
         "join",
@@ -316,8 +323,10 @@ async fn serve_page_scenario(peerjs: &str) {
         &space,
         &peers,
         &page_url,
-        Some("Browser"),
-        true,
+        Names {
+            page: Some("Browser"),
+            from_server: true,
+        },
         false,
         shows_bot,
         &has,
@@ -352,8 +361,10 @@ async fn workshop_page_scenario() {
         &backend.url,
         &peers.url,
         &page_url,
-        None,
-        false,
+        Names {
+            page: None,
+            from_server: false,
+        },
         true,
         shows_bot,
         &has,

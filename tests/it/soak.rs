@@ -125,11 +125,14 @@ fn keep_csv(samples: &[(f64, &str, Usage)]) {
     std::fs::write(&path, csv).unwrap();
 }
 
+/// Reads one figure off a [`Usage`].
+type Pick = fn(&Usage) -> u64;
+
 /// Checks that nothing grew by more than [`GROWTH`] from the samples just after warm-up
 /// (the second third of the run) to the last third, comparing medians.
 fn assert_flat(samples: &[(f64, &str, Usage)], process: &str, run: Duration) {
     let third = run.as_secs_f64() / 3.0;
-    let of = |from: f64, to: f64, pick: fn(&Usage) -> u64| {
+    let of = |from: f64, to: f64, pick: Pick| {
         let mut v: Vec<u64> = samples
             .iter()
             .filter(|(t, p, _)| *p == process && *t >= from && *t < to)
@@ -142,7 +145,7 @@ fn assert_flat(samples: &[(f64, &str, Usage)], process: &str, run: Duration) {
         );
         v[v.len() / 2]
     };
-    let picks: [(&str, fn(&Usage) -> u64); 3] = [
+    let picks: [(&str, Pick); 3] = [
         ("resident memory (KiB)", |u| u.rss_kib),
         ("open files", |u| u.fds),
         ("threads", |u| u.threads),

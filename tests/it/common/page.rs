@@ -141,3 +141,27 @@ impl Drop for Page {
         let _ = self.child.wait();
     }
 }
+
+/// A browser the tests drive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Browser {
+    Chromium,
+    Firefox,
+}
+
+impl Browser {
+    pub fn executable(self) -> &'static str {
+        match self {
+            Browser::Chromium => "/usr/bin/chromium",
+            Browser::Firefox => "/usr/bin/firefox-esr",
+        }
+    }
+
+    /// The node script that drives it, and the npm package that script needs.
+    pub fn driver(self) -> (&'static str, &'static str) {
+        match self {
+            Browser::Chromium => ("browser-peer.mjs", "playwright-core"),
+            Browser::Firefox => ("firefox-peer.mjs", "puppeteer-core"),
+        }
+    }
+}
