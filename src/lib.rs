@@ -55,6 +55,9 @@ pub mod contain;
 pub mod demo;
 pub mod discover;
 pub mod feed;
+// Fuzz entry points (`fuzz/`, FUZZING.md): public so that tests replay them on stable.
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ice;
 pub mod join;
 pub mod logging;

@@ -32,7 +32,9 @@ impl Y4mHeader {
         }
         let (mut width, mut height, mut frame_rate, mut mono) = (None, None, None, false);
         for token in tokens.filter(|t| !t.is_empty()) {
-            let (tag, value) = token.split_at(1);
+            // The tag is the first character, which need not be one byte: splitting at byte
+            // 1 panicked on a header such as `YUV4MPEG2 W2 H2 ˇ` (found by fuzzing).
+            let (tag, value) = token.split_at(token.chars().next().map_or(0, char::len_utf8));
             match tag {
                 "W" => width = Some(parse_number(value, "width")?),
                 "H" => height = Some(parse_number(value, "height")?),
@@ -216,6 +218,12 @@ mod tests {
             let e = Y4mHeader::parse(line).unwrap_err().to_string();
             assert!(e.contains(want), "{e}");
         }
+    }
+
+    #[test]
+    fn tags_that_are_not_ascii_are_ignored_not_a_panic() {
+        let h = Y4mHeader::parse("YUV4MPEG2 W2 H2 ˇ20jpeg é Xé".as_bytes()).unwrap();
+        assert_eq!((h.width, h.height), (2, 2));
     }
 
     #[test]

@@ -953,6 +953,18 @@ mod tests {
     }
 
     #[test]
+    fn relays_between_instances_keep_payload_numbers_exact() {
+        // Found by fuzzing: without serde_json's `float_roundtrip`, a number like this one
+        // came back 1 ulp off after a second hop.
+        let text = format!(
+            r#"{{"type":"ANSWER","src":"dave","dst":"alice","payload":{{"n":3{}}}}}"#,
+            "1".repeat(121)
+        );
+        let relay = Relay::from_json(&text).unwrap();
+        assert_eq!(Relay::from_json(&relay.to_json()), Some(relay));
+    }
+
+    #[test]
     fn token_bucket_allows_bursts_then_the_rate() {
         let t0 = Instant::now();
         let mut b = TokenBucket::new(10.0, 5.0);

@@ -15,6 +15,7 @@ mod camera;
 mod chat;
 mod cluster;
 mod demo;
+mod fuzz_corpus;
 mod garbage_rtp;
 mod https;
 mod interop_node;

@@ -32,6 +32,12 @@ const OUTAGE: Duration = Duration::from_secs(10);
 const RECOVER_SAME_CALL: Duration = Duration::from_secs(3);
 /// …or through a new call.
 const RECOVER_NEW_CALL: Duration = Duration::from_secs(15);
+/// The targets above are measured by `bench/shaped.sh` (BENCHMARKS.md "Shaped network").
+/// Here, in the suite on a shared 2-core machine with other tests running beside a debug
+/// build, they are asserted with this margin, so that CPU starvation is not taken for the
+/// network (seen once: a 2.1 s freeze in a CI run, medians 0.15 s); a picture that stops
+/// for good still fails.
+const SUITE_MARGIN: u32 = 2;
 /// How long loss or a rate limit is applied.
 const SHAPED_FOR: Duration = Duration::from_secs(20);
 
@@ -559,7 +565,7 @@ async fn run_scenario(browser: Browser, shape: Shape, browser_first: bool, subne
             let bound = if browser == Browser::Firefox && shape == Shape::Loss {
                 FIREFOX_MAX_FREEZE_MEASURED
             } else {
-                MAX_FREEZE
+                MAX_FREEZE * SUITE_MARGIN
             };
             assert!(
                 longest <= bound,
@@ -569,7 +575,7 @@ async fn run_scenario(browser: Browser, shape: Shape, browser_first: bool, subne
                 println!("shaped: {name}: NOT MET (libvpx to Firefox), see page_target_unmet");
             } else {
                 assert!(
-                    Duration::from_millis(page_longest) <= MAX_FREEZE,
+                    Duration::from_millis(page_longest) <= MAX_FREEZE * SUITE_MARGIN,
                     "{name}: the page's tile froze for {page_longest} ms"
                 );
             }
@@ -614,7 +620,7 @@ async fn run_scenario(browser: Browser, shape: Shape, browser_first: bool, subne
             let bound = if new_call {
                 RECOVER_NEW_CALL
             } else {
-                RECOVER_SAME_CALL
+                RECOVER_SAME_CALL * SUITE_MARGIN
             };
             // Firefox's picture at the terminal: not met, see FIREFOX_RECOVER_MEASURED.
             let terminal_bound = if browser == Browser::Firefox {

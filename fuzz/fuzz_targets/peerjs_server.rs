@@ -1,0 +1,6 @@
+//! Fuzzes `packspaces::fuzzing::peerjs_server` (its input format is documented there).
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| packspaces_fuzz::run(packspaces::fuzzing::peerjs_server, data));
