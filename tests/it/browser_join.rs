@@ -7,11 +7,10 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use common::page::{Browser, Page};
-use common::{BLUE, GREEN, RED, WHITE, quadrants};
+use common::{BLUE, GREEN, RED, WHITE};
 use packspaces::call::codecs::DEFAULT_PREFERENCE;
 use packspaces::media::testcard::PALETTES;
 use packspaces::model::TileState;
@@ -26,21 +25,6 @@ use ratatui::style::Color;
 /// False when the tools are missing (skip), a panic under CI.
 fn tools_ready(browser: Browser) -> bool {
     common::node_tools_ready(browser.driver().1, &[browser.executable()])
-}
-
-/// A y4m camera file of four coloured quadrants (Chromium loops it).
-fn camera_file(dir: &Path) -> PathBuf {
-    let frame = quadrants(640, 480);
-    let mut data = b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n".to_vec();
-    for _ in 0..30 {
-        data.extend_from_slice(b"FRAME\n");
-        data.extend_from_slice(frame.y());
-        data.extend_from_slice(frame.u());
-        data.extend_from_slice(frame.v());
-    }
-    let path = dir.join("camera.y4m");
-    std::fs::write(&path, data).unwrap();
-    path
 }
 
 fn session_config(base: &str) -> SessionConfig {
@@ -322,22 +306,12 @@ enum Running {
     },
 }
 
-/// Whether `serve` has processed `peer`'s `join-space`.
-fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
-    server
-        .spaces
-        .lock()
-        .unwrap()
-        .all()
-        .iter()
-        .any(|(_, p)| p.peer_id == peer)
-}
-
 impl Running {
     /// Whether the backend has processed `peer`'s `join-space`: only then is a peer that
     /// joins after it a newcomer to it, whom it calls.
     fn has_member(&self, peer: &str) -> bool {
-        let member_of = |server: &packspaces::server::RunningServer| serve_has(server, peer);
+        let member_of =
+            |server: &packspaces::server::RunningServer| common::serve_has(server, peer);
         match self {
             Running::Serve(server) => member_of(server),
             // The workshop backend logs each join-space on stderr as it handles it.
@@ -433,7 +407,7 @@ async fn run_scenario(backend: Backend, browser: Browser, peerjs: &str, browser_
         return;
     };
     let dir = tempfile::tempdir().unwrap();
-    let camera = camera_file(dir.path());
+    let camera = common::quadrant_camera(dir.path());
     // Who is in the space first calls the other; the second joins only once the backend
     // has the first as a member.
     let (mut page, session) = if browser_first {
@@ -572,7 +546,7 @@ async fn chromium_changes_its_picture_size_and_pauses_its_camera_mid_call() {
         .await
         .expect("serve needs no tools");
     let dir = tempfile::tempdir().unwrap();
-    let camera = camera_file(dir.path());
+    let camera = common::quadrant_camera(dir.path());
     let mut page = Page::open(Browser::Chromium.driver().0, &url, Some(&camera));
     page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
     let session = Session::start(config).await.unwrap();
@@ -646,7 +620,7 @@ async fn chromium_over_https_calls_a_terminal_that_pinned_the_certificate() {
             .await;
     let base = server.url();
     assert!(base.starts_with("https://"), "{base}");
-    let camera = camera_file(dir.path());
+    let camera = common::quadrant_camera(dir.path());
     let url = format!("{base}CSC342?name=Browser");
     let page = Page::open_with_env(
         Browser::Chromium.driver().0,
@@ -657,7 +631,7 @@ async fn chromium_over_https_calls_a_terminal_that_pinned_the_certificate() {
     let ready = page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
     let page_id = ready["peerId"].as_str().unwrap();
     let deadline = Instant::now() + Duration::from_secs(15);
-    while !serve_has(&server, page_id) {
+    while !common::serve_has(&server, page_id) {
         assert!(Instant::now() < deadline, "the page never joined the space");
         tokio::time::sleep(Duration::from_millis(20)).await;
     }

@@ -70,12 +70,6 @@ async fn eventually(what: &str, within: Duration, mut done: impl FnMut() -> bool
 /// Whether the space server has handled `peer`'s `join-space`.
 type HasMember<'a> = &'a dyn Fn(&str) -> bool;
 
-/// `serve`'s members, for [`HasMember`].
-fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
-    let spaces = server.spaces.lock().unwrap();
-    spaces.all().iter().any(|(_, p)| p.peer_id == peer)
-}
-
 /// The workshop backend's members (it logs each `join-space` as it handles it).
 fn workshop_has(backend: &NodeServer, peer: &str) -> bool {
     backend.logged(&format!("join-space {peer}"))
@@ -181,7 +175,7 @@ async fn monitor_json_on_serve_reports_listed_members_joins_and_leaves() {
             .unwrap();
         let base = server.url();
         // The page URL is all the monitor is given.
-        let has = |peer: &str| serve_has(&server, peer);
+        let has = |peer: &str| common::serve_has(&server, peer);
         bots_come_and_go(
             &format!("{base}CSC342"),
             &format!("{base}peerjs"),
@@ -318,7 +312,7 @@ async fn serve_page_scenario(peerjs: &str) {
         })
     };
     let (space, peers) = (format!("{base}CSC342"), format!("{base}peerjs"));
-    let has = |peer: &str| serve_has(&server, peer);
+    let has = |peer: &str| common::serve_has(&server, peer);
     page_scenario(
         &space,
         &peers,

@@ -13,7 +13,7 @@
 
 use crate::common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -287,21 +287,6 @@ impl Drop for Link {
     }
 }
 
-/// A y4m camera file of four coloured quadrants (Chromium loops it).
-fn camera_file(dir: &Path) -> PathBuf {
-    let frame = common::quadrants(640, 480);
-    let mut data = b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n".to_vec();
-    for _ in 0..30 {
-        data.extend_from_slice(b"FRAME\n");
-        data.extend_from_slice(frame.y());
-        data.extend_from_slice(frame.u());
-        data.extend_from_slice(frame.v());
-    }
-    let path = dir.join("camera.y4m");
-    std::fs::write(&path, data).unwrap();
-    path
-}
-
 /// Mean absolute difference per channel (0-255) between the centres of a frame's four
 /// quadrants and the Chromium camera's colours.
 fn quadrant_error(frame: &I420Frame) -> f64 {
@@ -453,7 +438,7 @@ async fn run_scenario(browser: Browser, shape: Shape, browser_first: bool, subne
     let mut forwarder = link.forward(port);
     let url = format!("http://127.0.0.1:{port}/CSC342?name=Browser");
     let dir = tempfile::tempdir().unwrap();
-    let camera = camera_file(dir.path());
+    let camera = common::quadrant_camera(dir.path());
     let open = || {
         Page::open_wrapped(
             &link.wrapper(),
@@ -467,18 +452,7 @@ async fn run_scenario(browser: Browser, shape: Shape, browser_first: bool, subne
         let page = open();
         let ready = page.wait("ready", Duration::from_secs(30), |v| v["event"] == "ready");
         let id = ready["peerId"].as_str().unwrap().to_string();
-        let deadline = Instant::now() + Duration::from_secs(15);
-        while !server
-            .spaces
-            .lock()
-            .unwrap()
-            .all()
-            .iter()
-            .any(|(_, p)| p.peer_id == id)
-        {
-            assert!(Instant::now() < deadline, "the page never joined the space");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        common::until_member(&server, &id, Duration::from_secs(15)).await;
         (page, Session::start(config).await.unwrap())
     } else {
         let session = Session::start(config).await.unwrap();

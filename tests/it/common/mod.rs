@@ -409,3 +409,40 @@ pub fn serve_process(args: &[&str]) -> (std::process::Child, String) {
         .to_string();
     (child, url)
 }
+
+/// A y4m camera file of four coloured quadrants ([`quadrants`]; Chromium loops it).
+pub fn quadrant_camera(dir: &std::path::Path) -> std::path::PathBuf {
+    let frame = quadrants(640, 480);
+    let mut data = b"YUV4MPEG2 W640 H480 F30:1 Ip A1:1 C420jpeg\n".to_vec();
+    for _ in 0..30 {
+        data.extend_from_slice(b"FRAME\n");
+        data.extend_from_slice(frame.y());
+        data.extend_from_slice(frame.u());
+        data.extend_from_slice(frame.v());
+    }
+    let path = dir.join("camera.y4m");
+    std::fs::write(&path, data).unwrap();
+    path
+}
+
+/// Whether `serve` has handled `peer`'s `join-space` (it is a member of some space).
+pub fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
+    let spaces = server.spaces.lock().unwrap();
+    spaces.all().iter().any(|(_, p)| p.peer_id == peer)
+}
+
+/// Waits until `serve` has `peer` as a member, failing after `within`.
+pub async fn until_member(
+    server: &packspaces::server::RunningServer,
+    peer: &str,
+    within: std::time::Duration,
+) {
+    let deadline = std::time::Instant::now() + within;
+    while !serve_has(server, peer) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{peer} never joined the space"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
