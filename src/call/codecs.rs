@@ -160,6 +160,34 @@ pub fn offer_has_baseline_h264(sdp: &str) -> bool {
         })
 }
 
+/// The video codec an answer to our offer settles on: the first of H.264 and VP8 in its
+/// `m=video` line's order (the codec we then send), or `None` without video or either.
+pub fn answered_video_codec(answer: &str) -> Option<VideoCodec> {
+    let mut video_section = false;
+    let mut order: Vec<&str> = Vec::new();
+    let mut names: Vec<(&str, VideoCodec)> = Vec::new();
+    for line in answer.lines() {
+        if let Some(media) = line.strip_prefix("m=") {
+            video_section = media.starts_with("video ");
+            if video_section && order.is_empty() {
+                order = media.split_whitespace().skip(3).collect();
+            }
+        } else if let Some(rest) = line.strip_prefix("a=rtpmap:")
+            && video_section
+            && let Some((pt, name)) = rest.split_once(' ')
+            && let Some(codec) = name
+                .split('/')
+                .next()
+                .and_then(|n| VideoCodec::from_mime(&format!("video/{n}")))
+        {
+            names.push((pt, codec));
+        }
+    }
+    order
+        .iter()
+        .find_map(|pt| names.iter().find(|(p, _)| p == pt).map(|(_, c)| *c))
+}
+
 /// The RTP header extension that carries an audio packet's level (RFC 6464).
 pub const AUDIO_LEVEL_URI: &str = "urn:ietf:params:rtp-hdrext:ssrc-audio-level";
 
@@ -193,6 +221,22 @@ a=rtpmap:103 H264/90000\r\n\
 a=fmtp:103 level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f\r\n";
     const FIREFOX: &str = "v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 120 124\r\na=mid:0\r\n\
 a=rtpmap:120 VP8/90000\r\na=rtpmap:124 VP9/90000\r\n";
+
+    #[test]
+    fn an_answer_settles_on_its_first_codec_we_know() {
+        let firefox_answer = "v=0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 109\r\na=rtpmap:109 opus/48000/2\r\n\
+m=video 9 UDP/TLS/RTP/SAVPF 124 120 126\r\na=rtpmap:124 VP9/90000\r\n\
+a=rtpmap:120 VP8/90000\r\na=rtpmap:126 H264/90000\r\n";
+        assert_eq!(answered_video_codec(firefox_answer), Some(VideoCodec::Vp8));
+        assert_eq!(answered_video_codec(CHROMIUM), Some(VideoCodec::Vp8));
+        let h264_first = CHROMIUM.replace(" 96 102 103", " 103 96");
+        assert_eq!(answered_video_codec(&h264_first), Some(VideoCodec::H264));
+        assert_eq!(answered_video_codec("v=0\r\nm=audio 9 RTP 0\r\n"), None);
+        assert_eq!(
+            answered_video_codec(FIREFOX.replace(" 120", "").as_str()),
+            None
+        );
+    }
 
     #[test]
     fn h264_is_chosen_when_offered_and_vp8_otherwise() {

@@ -117,9 +117,12 @@ pub async fn receive_audio(
 /// How often a REMB repeats what a tile needs (browsers keep the last one; a repeat
 /// covers a lost packet).
 const REMB_INTERVAL: Duration = Duration::from_secs(1);
-/// Assembled frames waiting for the decoder thread. More means the decoder cannot keep
-/// up (a peer sending far more than asked): drop them and restart at a keyframe.
-const DECODE_QUEUE: usize = 4;
+/// Assembled frames waiting for the decoder thread. A hole that a retransmission fills
+/// releases the frames it held up all at once (up to `MAX_WAIT` of video, 15 frames at
+/// 30 per second), and they must fit: with 4, Firefox's picture at 5 % loss went back to
+/// the next keyframe a few times a minute. More means the decoder cannot keep up (a peer
+/// sending far more than asked): drop them and restart at a keyframe.
+const DECODE_QUEUE: usize = 16;
 
 /// Whether tiles that are not on screen are decoded anyway: only to measure what skipping
 /// them saves (`PACKSPACES_DECODE_HIDDEN=1`, read once; BENCHMARKS.md), never by default.
@@ -246,6 +249,10 @@ pub async fn receive_track(
                     continue;
                 }
                 at_keyframe = true;
+                tracing::debug!(
+                    "call {peer}: decoding from a keyframe, {:?} after our last request",
+                    last_pli.map(|t| t.elapsed())
+                );
             }
             if decoder.is_none() && !no_decoder {
                 match DecoderThread::start(codec, &peer, feed.clone()) {

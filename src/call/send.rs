@@ -1,9 +1,10 @@
 //! Our outgoing video on the wire: the tracks of our one stream, and for each call the
 //! encoded pictures of the shared [`VideoSource`] (`media::outgoing`), packetized for the
-//! codec that call negotiated and written as RTP.
+//! codec that call negotiated and written as RTP; the browser's keyframe requests reach the
+//! source's encoder.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp::packetizer::Packetizer as _;
@@ -13,12 +14,19 @@ use rtc::rtp_transceiver::rtp_sender::{
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 use webrtc::media_stream::Track;
-use webrtc::media_stream::track_local::TrackLocal;
 use webrtc::media_stream::track_local::static_sample::TrackLocalStaticSample;
+use webrtc::media_stream::track_local::{TrackLocal, TrackLocalEvent};
 use webrtc::rtp_transceiver::RtpSender;
 
 use super::codecs::VideoCodec;
+use super::keyframe_requests::is_keyframe_request;
 use crate::media::outgoing::VideoSource;
+
+/// A peer's keyframe requests are answered at most this often: a keyframe costs several
+/// inter frames' bytes, and the encoder is shared by every call (one peer asking without
+/// pause must not fill everyone's link with keyframes). libwebrtc's receivers ask again
+/// after a few hundred milliseconds when one is lost.
+const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
 /// The stream id of everything we send: PeerJS shows one remote stream per stream id.
 const STREAM_ID: &str = "packspaces";
@@ -28,11 +36,41 @@ pub fn video_track(codec: VideoCodec) -> Result<Arc<TrackLocalStaticSample>, Str
     stream_track(RtpCodecKind::Video, codec.rtp_codec())
 }
 
+/// Makes our video track, as the sender knows it, one for `codec` (same ids, same SSRC)
+/// before their answer is applied. webrtc-rs binds a sending stream to its interceptors
+/// (the NACK responder that resends lost packets, [`super::keyframe_requests`]) only when
+/// the track's codec is the negotiated one, and an offer's track is made for our first
+/// choice: when the browser answered with another (Firefox: VP8 to our H.264 first), our
+/// stream was never bound, a lost packet was never resent and a keyframe request never
+/// heard, and Firefox's picture froze for seconds at 5 % loss. The track we write RTP
+/// through stays the one that was added (the only one webrtc-rs binds).
+pub async fn retarget(
+    track: &TrackLocalStaticSample,
+    sender: &dyn RtpSender,
+    codec: VideoCodec,
+) -> Result<(), String> {
+    let ssrc = track.ssrcs().await.first().copied();
+    let replacement = stream_track_with(RtpCodecKind::Video, codec.rtp_codec(), ssrc)?;
+    sender
+        .replace_track(replacement as Arc<dyn TrackLocal>)
+        .await
+        .map_err(|e| e.to_string())
+}
+
 /// A track of `kind` in our one stream (PeerJS shows one stream per peer, so audio and
 /// video share its id), with a random SSRC.
 pub(super) fn stream_track(
     kind: RtpCodecKind,
     codec: RTCRtpCodec,
+) -> Result<Arc<TrackLocalStaticSample>, String> {
+    stream_track_with(kind, codec, None)
+}
+
+/// [`stream_track`] with a given SSRC (or a random one).
+fn stream_track_with(
+    kind: RtpCodecKind,
+    codec: RTCRtpCodec,
+    ssrc: Option<u32>,
 ) -> Result<Arc<TrackLocalStaticSample>, String> {
     let kind_name = match kind {
         RtpCodecKind::Audio => "audio",
@@ -45,7 +83,7 @@ pub(super) fn stream_track(
         kind,
         vec![RTCRtpEncodingParameters {
             rtp_coding_parameters: RTCRtpCodingParameters {
-                ssrc: Some(random_u32()),
+                ssrc: Some(ssrc.unwrap_or_else(random_u32)),
                 ..Default::default()
             },
             codec,
@@ -118,10 +156,30 @@ pub async fn send_video(
     };
     source.request_keyframe();
     let mut started = false;
+    // The browser's keyframe requests (`keyframe_requests`), until the track stops
+    // delivering them.
+    let mut requests_open = true;
+    let mut last_request: Option<Instant> = None;
     loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => return,
             frame = frames.recv() => frame,
+            event = track.poll(), if requests_open => {
+                match event {
+                    Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
+                        if is_keyframe_request(&packets)
+                            && last_request.is_none_or(|t| t.elapsed() >= KEYFRAME_REQUEST_INTERVAL)
+                        {
+                            tracing::debug!("call {peer}: asked for a keyframe");
+                            source.request_keyframe();
+                            last_request = Some(Instant::now());
+                        }
+                    }
+                    Some(_) => {}
+                    None => requests_open = false,
+                }
+                continue;
+            }
         };
         match frame {
             Ok(frame) => {

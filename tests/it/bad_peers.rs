@@ -297,18 +297,7 @@ async fn candidates_past_the_early_cap_before_an_offer_do_not_stop_the_call() {
     let base = server.url();
     // The caller is in the space first: it calls the newcomer behind the proxy.
     let caller = Session::start(config(&base, "Caller", true)).await.unwrap();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while !server
-        .spaces
-        .lock()
-        .unwrap()
-        .all()
-        .iter()
-        .any(|(_, p)| p.peer_id == caller.our_id)
-    {
-        assert!(Instant::now() < deadline, "the caller never joined");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    common::until_member(&server, &caller.our_id, Duration::from_secs(10)).await;
     let extra = MAX_EARLY_CANDIDATES + 8;
     let (proxy, injected) = early_candidates_proxy(server.addr, extra).await;
     let mut callee_config = config(&base, "Callee", false);

@@ -5,52 +5,19 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
-import { startServer, startRedis, requireTool, waitFor, sleep, CHROMIUM_ARGS } from "./lib.mjs";
-
-
-/**
- * Chromium's fake camera (no file given) draws a plain green background, (0, 135, 0), with
- * a brighter green pacman, about (74, 255, 22), turning in the middle and a frame counter in
- * a corner. A remote tile shows that camera when most of its picture is that background
- * (within 30 on every channel: the call's encoder blurs edges) and some of it the pacman
- * (green above 200, red and blue well below): `background` and `pacman` are those shares.
- */
-function looksLikeChromiumsFakeCamera(v) {
-  return v.background >= 0.6 && v.pacman >= 0.02;
-}
+import {
+  startServer,
+  startRedis,
+  requireTool,
+  waitFor,
+  sleep,
+  CHROMIUM_ARGS,
+  fakeCameraTiles,
+  looksLikeChromiumsFakeCamera,
+} from "./lib.mjs";
 
 /** What a page shows: its remote tiles, and for each whether its video plays and what. */
-async function remoteVideos(page) {
-  return page.evaluate(() =>
-    [...document.querySelectorAll("#videos figure")].slice(1).map((figure) => {
-      const video = figure.querySelector("video");
-      let background = 0;
-      let pacman = 0;
-      if (video.videoWidth > 0) {
-        const canvas = document.createElement("canvas");
-        canvas.width = 64;
-        canvas.height = 48;
-        const g = canvas.getContext("2d");
-        g.drawImage(video, 0, 0, 64, 48);
-        const d = g.getImageData(0, 0, 64, 48).data;
-        for (let i = 0; i < d.length; i += 4) {
-          const [r, gr, b] = [d[i], d[i + 1], d[i + 2]];
-          if (r <= 30 && Math.abs(gr - 135) <= 30 && b <= 30) background += 1;
-          if (gr > 200 && r < 130 && b < 70) pacman += 1;
-        }
-        background /= d.length / 4;
-        pacman /= d.length / 4;
-      }
-      return {
-        label: figure.querySelector("figcaption").textContent,
-        width: video.videoWidth,
-        time: video.currentTime,
-        background,
-        pacman,
-      };
-    }),
-  );
-}
+const remoteVideos = (page) => page.evaluate(fakeCameraTiles);
 
 async function pageIn(browser, url) {
   const context = await browser.newContext();

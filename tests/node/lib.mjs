@@ -84,6 +84,55 @@ export async function startServer({ peerjs = "peerjs-1.3.1", extraArgs = [] } = 
   };
 }
 
+/**
+ * Chromium's fake camera (no file given) draws a plain green background, (0, 135, 0), with
+ * a brighter green pacman, about (74, 255, 22), turning in the middle and a frame counter in
+ * a corner. A remote tile shows that camera when most of its picture is that background
+ * (within 30 on every channel: the call's encoder blurs edges) and some of it the pacman
+ * (green above 200, red and blue well below): the shares `fakeCameraTiles` measures.
+ */
+export const looksLikeChromiumsFakeCamera = (tile) => Boolean(tile && tile.background >= 0.6 && tile.pacman >= 0.02);
+
+/**
+ * Runs in a page: the remote tiles (every figure after our own), each with its label, its
+ * video's width and time, and over the whole picture scaled to 64x48 its mean colour and
+ * the shares of Chromium's fake camera's background and pacman (zero with no picture yet).
+ */
+export function fakeCameraTiles() {
+  return [...document.querySelectorAll("#videos figure")].slice(1).map((figure) => {
+    const video = figure.querySelector("video");
+    const tile = {
+      label: figure.querySelector("figcaption").textContent,
+      width: video.videoWidth,
+      time: video.currentTime,
+      mean: null,
+      background: 0,
+      pacman: 0,
+    };
+    if (!video.videoWidth) return tile;
+    const canvas = document.createElement("canvas");
+    canvas.width = 64;
+    canvas.height = 48;
+    const g = canvas.getContext("2d");
+    g.drawImage(video, 0, 0, 64, 48);
+    const d = g.getImageData(0, 0, 64, 48).data;
+    const sum = [0, 0, 0];
+    for (let i = 0; i < d.length; i += 4) {
+      const [r, gr, b] = [d[i], d[i + 1], d[i + 2]];
+      sum[0] += r;
+      sum[1] += gr;
+      sum[2] += b;
+      if (r <= 30 && Math.abs(gr - 135) <= 30 && b <= 30) tile.background += 1;
+      if (gr > 200 && r < 130 && b < 70) tile.pacman += 1;
+    }
+    const n = d.length / 4;
+    tile.mean = sum.map((s) => Math.round(s / n));
+    tile.background /= n;
+    tile.pacman /= n;
+    return tile;
+  });
+}
+
 /** Runs in a page: what each remote tile shows, with the mean colour of its middle-left
  * part (where our test card shows its background, away from its text and square). */
 export function remoteTiles() {

@@ -7,7 +7,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { chromium } from "playwright-core";
 import { io } from "socket.io-client";
-import { startServer, requireTool, waitFor, CHROMIUM_ARGS } from "./lib.mjs";
+import { startServer, requireTool, waitFor, CHROMIUM_ARGS, fakeCameraTiles, looksLikeChromiumsFakeCamera } from "./lib.mjs";
 
 const SPACE = "PageTest";
 // Markup in a name and in a message, an escape sequence, a script: all must stay text.
@@ -62,40 +62,9 @@ async function say(page, text, { button = false } = {}) {
   else await page.press("#chat-input", "Enter");
 }
 
-/**
- * The remote tiles: label, and over the whole picture (scaled to 64x48) the mean colour and
- * the share of Chromium's fake camera's green background (0, 135, 0) and bright pacman (as
- * browser.test.mjs measures them).
- */
-const remoteTiles = (page) =>
-  page.evaluate(() =>
-    [...document.querySelectorAll("#videos figure")].slice(1).map((figure) => {
-      const video = figure.querySelector("video");
-      const out = { label: figure.querySelector("figcaption").textContent, width: video.videoWidth, mean: null, background: 0, pacman: 0 };
-      if (!video.videoWidth) return out;
-      const canvas = document.createElement("canvas");
-      canvas.width = 64;
-      canvas.height = 48;
-      const g = canvas.getContext("2d");
-      g.drawImage(video, 0, 0, 64, 48);
-      const d = g.getImageData(0, 0, 64, 48).data;
-      const sum = [0, 0, 0];
-      for (let i = 0; i < d.length; i += 4) {
-        const [r, gr, b] = [d[i], d[i + 1], d[i + 2]];
-        sum[0] += r;
-        sum[1] += gr;
-        sum[2] += b;
-        if (r <= 30 && Math.abs(gr - 135) <= 30 && b <= 30) out.background += 1;
-        if (gr > 200 && r < 130 && b < 70) out.pacman += 1;
-      }
-      const n = d.length / 4;
-      out.mean = sum.map((s) => Math.round(s / n));
-      out.background /= n;
-      out.pacman /= n;
-      return out;
-    }),
-  );
-const fakeCamera = (t) => t && t.background >= 0.6 && t.pacman >= 0.02;
+/** The remote tiles: label, mean colour, and how much of Chromium's fake camera they show. */
+const remoteTiles = (page) => page.evaluate(fakeCameraTiles);
+const fakeCamera = looksLikeChromiumsFakeCamera;
 const dark = (t) => t && t.mean && t.mean.every((c) => c < 16);
 
 /** A button as the user sees it: its pressed state and the on/off word on it. */
