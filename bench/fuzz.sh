@@ -58,8 +58,10 @@ for target in $targets; do
     [ "$left" -le 0 ] && break
     set +e
     # The first folder receives what the fuzzer finds worth keeping; the others are read.
-    nice -n 15 cargo +nightly fuzz run --debug-assertions "$target" \
-      "corpus/$target" "seeds/$target" "regressions/$target" -- \
+    # The binary built above, not `cargo fuzz run`, which would first rebuild whatever
+    # changed in the tree since and count the build in the target's time.
+    nice -n 15 "$bin/$target" "corpus/$target" "seeds/$target" "regressions/$target" \
+      -artifact_prefix="artifacts/$target/" \
       -max_total_time="$left" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 \
       >"$log.part" 2>&1
     status=$?

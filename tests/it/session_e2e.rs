@@ -226,6 +226,7 @@ async fn video_off_sends_the_grey_card_and_on_brings_the_picture_back() {
 /// unreachable or still connecting.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn thirty_peers_joining_within_a_second_are_all_answered() {
+    let _turn = common::crowd_turn().await;
     let server = start(ServeOptions::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 0))
         .await
         .unwrap();

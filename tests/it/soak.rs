@@ -162,6 +162,7 @@ fn assert_flat(samples: &[(f64, &str, Usage)], process: &str, run: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_session_and_a_churning_crowd_stay_flat() {
+    let _turn = common::crowd_turn().await;
     let run = run_for();
     let (mut serve, url) = common::serve_process(&[]);
     let space = format!("{url}soak");
