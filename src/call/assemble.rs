@@ -94,15 +94,25 @@ impl FrameAssembler {
 
     /// Drops everything before `seq`, counting what never came.
     fn give_up_before(&mut self, seq: u16) {
-        let Some(mut next) = self.next else { return };
+        self.lost += self.drop_before(seq);
+    }
+
+    /// Drops everything before `seq` and moves the window's start there; returns how many
+    /// of those packets never came.
+    fn drop_before(&mut self, seq: u16) -> u32 {
+        let mut missing = 0;
+        let Some(mut next) = self.next else {
+            return missing;
+        };
         while next != seq {
             if self.take(next).is_none() {
-                self.lost += 1;
+                missing += 1;
             }
             next = next.wrapping_add(1);
         }
         self.next = Some(seq);
         self.waiting_since = None;
+        missing
     }
 
     /// Takes out every frame that is complete at the window's start.
@@ -160,13 +170,10 @@ impl FrameAssembler {
         let Some((last, modulus)) = self.last_picture else {
             return false;
         };
-        let Some(resume) = (1..WINDOW)
+        let Some((resume, first)) = (1..WINDOW)
             .map(|i| missing.wrapping_add(i))
-            .find(|seq| self.slot(*seq).is_some_and(|p| !p.payload.is_empty()))
+            .find_map(|seq| Some((seq, self.slot(seq)?)).filter(|(_, p)| !p.payload.is_empty()))
         else {
-            return false;
-        };
-        let Some(first) = self.slot(resume) else {
             return false;
         };
         let follows_on = self.depacketizer().is_partition_head(&first.payload)
@@ -174,13 +181,8 @@ impl FrameAssembler {
         if !follows_on {
             return false;
         }
-        let mut seq = missing;
-        while seq != resume {
-            self.take(seq);
-            seq = seq.wrapping_add(1);
-        }
-        self.next = Some(resume);
-        self.waiting_since = None;
+        // Nothing of the picture was in the hole: not a loss.
+        self.drop_before(resume);
         true
     }
 

@@ -64,7 +64,6 @@ async function say(page, text, { button = false } = {}) {
 
 /** The remote tiles: label, mean colour, and how much of Chromium's fake camera they show. */
 const remoteTiles = (page) => page.evaluate(fakeCameraTiles);
-const fakeCamera = looksLikeChromiumsFakeCamera;
 const dark = (t) => t && t.mean && t.mean.every((c) => c < 16);
 
 /** A button as the user sees it: its pressed state and the on/off word on it. */
@@ -161,7 +160,7 @@ test("the page: names, chat, microphone and camera switches, leaving", { timeout
     });
 
     await t.test("the microphone and camera switches disable the tracks; the other page sees black", { timeout: 60000 }, async () => {
-      await waitFor(async () => fakeCamera((await remoteTiles(grace))[0]), 30000, "Ada's camera at Grace's");
+      await waitFor(async () => looksLikeChromiumsFakeCamera((await remoteTiles(grace))[0]), 30000, "Ada's camera at Grace's");
       assert.deepEqual(await toggle(ada, "mic"), { pressed: "true", state: "on", disabled: false });
       await ada.click("#mic");
       assert.deepEqual(await toggle(ada, "mic"), { pressed: "false", state: "off", disabled: false });
@@ -180,7 +179,7 @@ test("the page: names, chat, microphone and camera switches, leaving", { timeout
       await ada.click("#cam");
       assert.deepEqual(await toggle(ada, "cam"), { pressed: "true", state: "on", disabled: false });
       assert.deepEqual(await ownTrackEnabled(ada, "video"), [true]);
-      await waitFor(async () => fakeCamera((last = (await remoteTiles(grace))[0])), 15000, "Ada's camera back at Grace's");
+      await waitFor(async () => looksLikeChromiumsFakeCamera((last = (await remoteTiles(grace))[0])), 15000, "Ada's camera back at Grace's");
     });
 
     await t.test("leave removes us from the other page and shows the left state; rejoin", { timeout: 60000 }, async () => {
@@ -207,7 +206,7 @@ test("the page: names, chat, microphone and camera switches, leaving", { timeout
       ada.peerId = await waitFor(() => ada.evaluate(() => window.packspaces && window.packspaces.peerId), 15000, "Ada back");
       assert.notEqual(ada.peerId, adaId);
       await rosterIs(grace, [[grace.peerId, HOSTILE_NAME], [ada.peerId, "Ada Lovelace"]], "Ada back in Grace's list");
-      await waitFor(async () => fakeCamera((await remoteTiles(grace))[0]), 30000, "Ada's camera back at Grace's");
+      await waitFor(async () => looksLikeChromiumsFakeCamera((await remoteTiles(grace))[0]), 30000, "Ada's camera back at Grace's");
     });
 
     for (const page of [ada, grace]) {
