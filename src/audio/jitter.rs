@@ -36,6 +36,9 @@ pub struct JitterStats {
     pub duplicate: u64,
     /// Dropped because the buffer was full.
     pub overflow: u64,
+    /// Times playback stopped because nothing came (the sender muted or left, or the link
+    /// dropped): what a listener hears as the sound cutting out.
+    pub stalls: u64,
 }
 
 /// A jump in sequence numbers larger than this is a restarted stream, not loss.
@@ -138,6 +141,7 @@ impl JitterBuffer {
                 // They stopped sending: wait for them to start again.
                 self.next = None;
                 self.misses = 0;
+                self.stats.stalls += 1;
                 return Slot::Silence;
             }
         }
@@ -229,6 +233,7 @@ mod tests {
         let slots: Vec<Slot> = (0..8).map(|_| j.pop()).collect();
         assert_eq!(slots[0], Slot::Lost);
         assert_eq!(slots[7], Slot::Silence);
+        assert_eq!(j.stats.stalls, 1);
         // It unmutes: its sequence numbers went on from where it stopped.
         j.push(101, p(2));
         assert_eq!(packet(j.pop()), 2);

@@ -34,6 +34,8 @@ const MAX_QUEUED: usize = 48_000;
 /// A stream that gave nothing for this many pulls (5 s of 20 ms) is forgotten: they left,
 /// or stay muted (a new decoder is cheap when they come back).
 const IDLE_PULLS: u32 = 250;
+/// A pull quieter than this (RMS; -60 dBFS) counts as silent.
+const QUIET: f32 = 0.001;
 
 /// Volume settings of one participant; kept when their stream restarts.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -62,6 +64,8 @@ struct Stream {
     packet_samples: usize,
     /// Pulls in a row that found nothing to play.
     idle: u32,
+    /// Pulls whose sound came out near silent (see [`Mixer::quiet_pulls`]).
+    quiet: u64,
 }
 
 impl Stream {
@@ -107,6 +111,9 @@ impl Stream {
         out.clear();
         out.extend(self.queued.drain(..n.min(self.queued.len())));
         out.resize(n, 0.0);
+        if rms(out) < QUIET {
+            self.quiet += 1;
+        }
         self.recent.extend(out.iter());
         while self.recent.len() > RECENT {
             self.recent.pop_front();
@@ -161,6 +168,7 @@ impl Mixer {
                 scratch: Vec::new(),
                 packet_samples: super::FRAME_SAMPLES,
                 idle: 0,
+                quiet: 0,
             };
             self.streams.insert(peer.to_string(), stream);
         }
@@ -228,6 +236,13 @@ impl Mixer {
     /// RMS of `peer`'s last 100 ms (0 when silent or unknown).
     pub fn level(&self, peer: &str) -> f32 {
         rms(&self.recent(peer))
+    }
+
+    /// How many pulls gave `peer`'s sound near silent (below -60 dBFS RMS), whether nothing
+    /// came, a lost packet was not made up, or they were quiet. With a sender that never
+    /// pauses (a tone), what a listener hears as dropouts.
+    pub fn quiet_pulls(&self, peer: &str) -> Option<u64> {
+        self.streams.get(peer).map(|s| s.quiet)
     }
 
     /// The jitter buffer's counters for `peer`.
@@ -372,6 +387,26 @@ mod tests {
         assert_eq!(out[0], 0.5);
         assert_eq!(out[480], 0.25);
         assert_eq!(m.stats("a").unwrap().lost, 1);
+    }
+
+    #[test]
+    fn pulls_that_come_out_silent_are_counted_and_concealed_ones_are_not() {
+        let mut m = mixer();
+        for seq in 0..3 {
+            push(&mut m, "a", 1, seq, raw(&[0.5; 960]));
+        }
+        let mut out = vec![0.0; FRAME_SAMPLES];
+        for _ in 0..3 {
+            m.mix(&mut out);
+        }
+        assert_eq!(m.quiet_pulls("a"), Some(0));
+        // Nothing more comes: five pulls concealed (the buffer's patience), then silence.
+        for _ in 0..8 {
+            m.mix(&mut out);
+        }
+        assert_eq!(m.stats("a").unwrap().lost, 5);
+        assert_eq!(m.quiet_pulls("a"), Some(3));
+        assert_eq!(m.quiet_pulls("b"), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 //! source's encoder.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rtc::media_stream::MediaStreamTrack;
 use rtc::rtp::packetizer::Packetizer as _;
@@ -21,12 +21,6 @@ use webrtc::rtp_transceiver::RtpSender;
 use super::codecs::VideoCodec;
 use super::keyframe_requests::is_keyframe_request;
 use crate::media::outgoing::VideoSource;
-
-/// A peer's keyframe requests are answered at most this often: a keyframe costs several
-/// inter frames' bytes, and the encoder is shared by every call (one peer asking without
-/// pause must not fill everyone's link with keyframes). libwebrtc's receivers ask again
-/// after a few hundred milliseconds when one is lost.
-const KEYFRAME_REQUEST_INTERVAL: Duration = Duration::from_millis(300);
 
 /// The stream id of everything we send: PeerJS shows one remote stream per stream id.
 const STREAM_ID: &str = "packspaces";
@@ -157,9 +151,8 @@ pub async fn send_video(
     source.request_keyframe();
     let mut started = false;
     // The browser's keyframe requests (`keyframe_requests`), until the track stops
-    // delivering them.
+    // delivering them; the source limits how often any peer's are granted.
     let mut requests_open = true;
-    let mut last_request: Option<Instant> = None;
     loop {
         let frame = tokio::select! {
             _ = cancel.cancelled() => return,
@@ -167,12 +160,9 @@ pub async fn send_video(
             event = track.poll(), if requests_open => {
                 match event {
                     Some(TrackLocalEvent::OnRtcpPacket(packets)) => {
-                        if is_keyframe_request(&packets)
-                            && last_request.is_none_or(|t| t.elapsed() >= KEYFRAME_REQUEST_INTERVAL)
-                        {
-                            tracing::debug!("call {peer}: asked for a keyframe");
-                            source.request_keyframe();
-                            last_request = Some(Instant::now());
+                        if is_keyframe_request(&packets) {
+                            let granted = source.peer_asks_keyframe(Instant::now());
+                            tracing::debug!("call {peer}: asked for a keyframe (granted: {granted})");
                         }
                     }
                     Some(_) => {}

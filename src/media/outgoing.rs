@@ -5,8 +5,8 @@
 //! with libwebp) and broadcasts the result. `call::send` writes it to each call's track.
 //! Imports nothing of `call` or webrtc.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -17,6 +17,13 @@ use crate::feed::{Feed, Picture as FeedPicture};
 use crate::media::h264::H264Encoder;
 use crate::media::picture::Picture;
 use crate::media::vp8send::Vp8Sender;
+
+/// Peers' keyframe requests are answered at most this often, for all calls together: a
+/// keyframe costs several inter frames' bytes and the encoder is shared by every call, so
+/// one peer asking without pause (or thirty asking at once after a loss on our uplink) must
+/// not fill everyone's link with keyframes. libwebrtc's receivers ask again after a few
+/// hundred milliseconds when one is lost.
+pub const PEER_KEYFRAME_INTERVAL: Duration = Duration::from_millis(300);
 
 /// One encoded picture.
 #[derive(Debug, Clone)]
@@ -31,6 +38,8 @@ pub struct VideoSource {
     h264: broadcast::Sender<EncodedFrame>,
     vp8: broadcast::Sender<EncodedFrame>,
     want_keyframe: Arc<AtomicBool>,
+    /// When a peer's request for a keyframe was last granted.
+    peer_keyframe_granted: Arc<Mutex<Option<Instant>>>,
     /// Our video is switched off: send the grey "video off" card instead.
     video_off: Arc<AtomicBool>,
     pub fps: u32,
@@ -49,13 +58,7 @@ impl VideoSource {
     ) -> Result<VideoSource, String> {
         let mut h264 = H264Encoder::new(card.width, card.height, fps as f32, bits_per_second)
             .map_err(|e| e.to_string())?;
-        let source = VideoSource {
-            h264: broadcast::channel(8).0,
-            vp8: broadcast::channel(8).0,
-            want_keyframe: Arc::new(AtomicBool::new(true)),
-            video_off: Arc::new(AtomicBool::new(false)),
-            fps,
-        };
+        let source = VideoSource::without_pictures(fps);
         let off_card = card.switched_off();
         let out = source.clone();
         let interval = Duration::from_secs_f64(1.0 / f64::from(fps.max(1)));
@@ -124,6 +127,18 @@ impl VideoSource {
         Ok(source)
     }
 
+    /// The channels and flags, before the thread that draws and encodes has started.
+    fn without_pictures(fps: u32) -> VideoSource {
+        VideoSource {
+            h264: broadcast::channel(8).0,
+            vp8: broadcast::channel(8).0,
+            want_keyframe: Arc::new(AtomicBool::new(true)),
+            peer_keyframe_granted: Arc::new(Mutex::new(None)),
+            video_off: Arc::new(AtomicBool::new(false)),
+            fps,
+        }
+    }
+
     /// The pictures as H.264 Annex B access units (encoded while anyone subscribes).
     pub fn subscribe_h264(&self) -> broadcast::Receiver<EncodedFrame> {
         self.h264.subscribe()
@@ -134,8 +149,25 @@ impl VideoSource {
         self.vp8.subscribe()
     }
 
+    /// The next picture is encoded as a keyframe, for whoever needs one to start (a new
+    /// call, a sender that fell behind).
     pub fn request_keyframe(&self) {
         self.want_keyframe.store(true, Ordering::Relaxed);
+    }
+
+    /// A peer asks for a keyframe (PLI/FIR): granted unless one was granted to any peer
+    /// within [`PEER_KEYFRAME_INTERVAL`] before `now`. Whether it was granted.
+    pub fn peer_asks_keyframe(&self, now: Instant) -> bool {
+        let mut granted = self
+            .peer_keyframe_granted
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if granted.is_some_and(|t| now.saturating_duration_since(t) < PEER_KEYFRAME_INTERVAL) {
+            return false;
+        }
+        *granted = Some(now);
+        self.request_keyframe();
+        true
     }
 
     /// Switches our video off (the "video off" card is sent) or back on.
@@ -154,6 +186,22 @@ pub fn contains_idr(annex_b: &[u8]) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn peers_keyframe_requests_are_granted_once_per_interval_across_calls() {
+        let source = VideoSource::without_pictures(30);
+        let other_call = source.clone();
+        let t0 = Instant::now();
+        assert!(source.peer_asks_keyframe(t0));
+        // Another call's peer, within the interval: the encoder is the same.
+        assert!(!other_call.peer_asks_keyframe(t0 + PEER_KEYFRAME_INTERVAL / 2));
+        assert!(!source.peer_asks_keyframe(t0 + PEER_KEYFRAME_INTERVAL - Duration::from_millis(1)));
+        assert!(other_call.peer_asks_keyframe(t0 + PEER_KEYFRAME_INTERVAL));
+        // A new call's own first keyframe is never held back.
+        source.want_keyframe.store(false, Ordering::Relaxed);
+        source.request_keyframe();
+        assert!(source.want_keyframe.load(Ordering::Relaxed));
+    }
 
     #[test]
     fn idr_slices_are_found_in_annex_b() {

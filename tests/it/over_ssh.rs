@@ -366,7 +366,11 @@ async fn join_over_a_slow_ssh_link_answers_keys_and_a_dropped_link_leaves_the_sp
     .await;
     assert!(figures.is_some(), "screen:\n{}", term.screen().contents());
 
-    // Keys are answered while the video plays.
+    // Keys are answered while the video plays. A client that does not follow the link
+    // queues seconds of output ahead of every key (4.4 s per `?` before issue 10); a busy
+    // machine delays one round now and then (1.7 s once in CI). So the fastest of three
+    // rounds must be quick; every round must be answered within the wait.
+    let mut fastest = Duration::MAX;
     for round in 0..3 {
         let pressed = Instant::now();
         term.send(b"?");
@@ -378,10 +382,7 @@ async fn join_over_a_slow_ssh_link_answers_keys_and_a_dropped_link_leaves_the_sp
         .unwrap_or_else(|| panic!("round {round}: no help:\n{}", term.screen().contents()));
         let answered = help - pressed;
         eprintln!("round {round}: `?` answered on screen after {answered:?}");
-        assert!(
-            answered < Duration::from_millis(1500),
-            "round {round}: `?` took {answered:?}"
-        );
+        fastest = fastest.min(answered);
         term.send(b"\x1b");
         let closed = screen_shows(&term, Duration::from_secs(10), |s| {
             !s.contents()
@@ -390,6 +391,10 @@ async fn join_over_a_slow_ssh_link_answers_keys_and_a_dropped_link_leaves_the_sp
         .await;
         assert!(closed.is_some(), "round {round}: the help stayed");
     }
+    assert!(
+        fastest < Duration::from_millis(1500),
+        "`?` took at least {fastest:?} in every round: the output is queued ahead of the keys"
+    );
 
     // The link drops: ssh is killed, sshd hangs up the session, and it leaves the space.
     let term = Arc::into_inner(term).expect("no other handle");

@@ -433,6 +433,41 @@ pub fn quadrant_camera(dir: &std::path::Path) -> std::path::PathBuf {
     path
 }
 
+/// A microphone of known sound for Chromium (`FAKE_MICROPHONE` of browser-peer.mjs, which
+/// loops it): one second of a 660 Hz sine at -10 dBFS peak, 48 kHz mono 16-bit WAV. A whole
+/// number of cycles, so the loop has no seam; it never pauses (Chromium's own fake
+/// microphone beeps, with silence between the beeps).
+pub fn tone_microphone(dir: &std::path::Path) -> std::path::PathBuf {
+    const RATE: u32 = 48_000;
+    let samples: Vec<i16> = (0..RATE)
+        .map(|i| {
+            let phase = 2.0 * std::f64::consts::PI * 660.0 * f64::from(i) / f64::from(RATE);
+            (phase.sin() * 0.316 * f64::from(i16::MAX)) as i16
+        })
+        .collect();
+    let bytes = (samples.len() * 2) as u32;
+    let mut wav = Vec::with_capacity(44 + bytes as usize);
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + bytes).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    // PCM, one channel, the rate, bytes per second, bytes per frame, bits per sample.
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes());
+    wav.extend_from_slice(&RATE.to_le_bytes());
+    wav.extend_from_slice(&(RATE * 2).to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&bytes.to_le_bytes());
+    for sample in samples {
+        wav.extend_from_slice(&sample.to_le_bytes());
+    }
+    let path = dir.join("microphone.wav");
+    std::fs::write(&path, wav).unwrap();
+    path
+}
+
 /// Whether `serve` has handled `peer`'s `join-space` (it is a member of some space).
 pub fn serve_has(server: &packspaces::server::RunningServer, peer: &str) -> bool {
     let spaces = server.spaces.lock().unwrap();
