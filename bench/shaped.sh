@@ -6,6 +6,7 @@
 #
 #   bench/shaped.sh [ROUNDS] [LINES]     e.g. bench/shaped.sh 3 bench/results/shaped.txt
 #   bench/shaped.sh 0 LINES               only the medians of the figures already in LINES
+#   FEATURES=audio bench/shaped.sh 3      the calls carry sound too (cargo features to build)
 #
 # Figures (milliseconds; "error" is the mean absolute difference per channel, 0-255, between
 # the terminal's frames and the Chromium camera's four colours, n/a for Firefox's camera):
@@ -14,6 +15,13 @@
 #   recovery_ms             outage: the first new frame at the terminal after UDP is back
 #   page_recovery_ms        the same in the page
 #   error_before/after      before the network is touched / after it is restored
+#   dropped_to/from_browser UDP packets the loss rule dropped each way
+#   page_sent_*, page_asked_*  the page's video repairs: NACKs and PLIs its sender got and
+#                           what it resent; what its receiver asked of us
+#   audio_*                 (FEATURES=audio, at 5 % loss) the terminal's playback of the
+#                           browser: packets played, concealed, stalls of the jitter buffer,
+#                           due, ms silent; page_audio_*: the page's of ours (s played, ms
+#                           concealed, ms concealed as silence)
 # A round whose test fails (a target not met) still prints its figures.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -23,7 +31,7 @@ mkdir -p "$(dirname "$out")"
 [ "$rounds" -gt 0 ] && : >"$out"
 for round in $(seq 1 "$rounds"); do
   echo "shaped: round $round of $rounds" >&2
-  cargo test --locked --test it shaped_network:: -- --nocapture --test-threads=1 2>&1 |
+  cargo test --locked --features "${FEATURES:-}" --test it shaped_network:: -- --nocapture --test-threads=1 2>&1 |
     grep --line-buffered -oE 'shaped: .*|test shaped_network::.* (ok|FAILED)$' | tee -a "$out" >&2
 done
 echo
