@@ -243,7 +243,7 @@ async fn a_small_tile_is_sent_little_and_a_zoom_more(
                 )
             });
             let ours_now =
-                tokio::task::block_in_place(|| rates.rates(&ours, Duration::from_secs(2)));
+                tokio::task::block_in_place(|| rates.rates(&ours, Duration::from_secs(5)));
             assert!(
                 !ours_now.is_empty() && ours_now.iter().all(|k| *k <= TILE_CEILING_KBPS),
                 "the rate to the tile went back up: {ours_now:?}"
