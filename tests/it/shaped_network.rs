@@ -9,8 +9,9 @@
 //! pointer, polled every 50 ms) and in the page (its remote `<video>`'s picture, sampled
 //! every 50 ms). With the `audio` feature the calls carry sound too (our tone, the browser's
 //! fake microphone), and at 5 % loss it must keep playing on both ends, the lost packets
-//! concealed: on the terminal no stall of the jitter buffer and every 20 ms packet played or
-//! concealed, in the page its own counters (`totalSamplesReceived`, `concealedSamples`).
+//! concealed: on the terminal what we play of the browser's steady tone is seldom silent
+//! (`Mixer::quiet_pulls`), in the page its own counters (`totalSamplesReceived`,
+//! `concealedSamples`).
 //! Each test prints one `shaped:` line of figures, read by `bench/shaped.sh`.
 //! One run at a time (fixed veth names and subnets). Needs root, `ip`, `tc`, `nft`, node and
 //! the browser: skips without them, except under CI=true.
@@ -513,8 +514,8 @@ impl Sound {
             figure(page_silent.map(|n| n / 48.0)),
         );
         // The terminal: what we played of the browser's steady tone was silent for at most
-        // 1 % of the time (times the suite's margin) (a packet late by more than the buffer's 60 ms, a buffer that ran
-        // dry and started again: `stalls`, seen once on this busy machine); without
+        // 1 % of the time, times the suite's margin (a packet late by more than the buffer's
+        // 60 ms, a buffer that ran dry and started again: `stalls`, seen once); without
         // concealment every lost packet Firefox sends would be a 20 ms hole (~5 %: Firefox
         // does not resend audio). Chromium does resend lost audio when we ask (our NACKs),
         // so few of its losses need concealing; a resent packet that comes after its turn
