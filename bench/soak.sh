@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The long run of issue 15: tests/it/soak.rs (a `join` terminal while 6 bots come and go,
 # `serve` with 200 members of another space churning) for SECONDS (default 3600), its
-# samples kept as CSV, then a summary per process: the median resident memory, open files
-# and threads just after warm-up (the run's second third) and at the end (its last third).
+# samples kept as CSV, then a summary per process: the median resident memory, open files,
+# threads and tokio tasks just after warm-up (the run's second third) and at the end (its
+# last third).
 #
 #   bench/soak.sh [SECONDS] [CSV]      e.g. bench/soak.sh 3600 bench/results/soak.csv
 #
@@ -20,7 +21,7 @@ if [ -s "$csv" ]; then
   echo
   echo "process  metric            after warm-up   end   (medians; seconds ${secs}/3-2/3 vs 2/3-end)"
   for process in serve join; do
-    for col in 3:rss_kib 4:fds 5:threads; do
+    for col in 3:rss_kib 4:fds 5:threads 6:tasks; do
       n=${col%%:*}
       name=${col#*:}
       median() { sort -n | awk '{v[NR]=$1} END {if (NR) print v[int((NR+1)/2)]; else print "-"}'; }

@@ -77,12 +77,18 @@ fn recorder(args: &RecordArgs, title: String) -> anyhow::Result<Option<Recorder>
     Ok(Some(Recorder::create(path, Some(title))?))
 }
 
-/// Runs a future on a multi-threaded tokio runtime (the commands that do network I/O).
+/// Runs a future on a multi-threaded tokio runtime (the commands that do network I/O), with
+/// the runtime's task count logged if asked for (`logging::log_task_count`).
 fn run_async(future: impl Future<Output = anyhow::Result<()>>) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?
-        .block_on(future)
+        .block_on(async {
+            let task_count = tokio::spawn(logging::log_task_count());
+            let result = future.await;
+            task_count.abort();
+            result
+        })
 }
 
 fn serve_options(args: ServeArgs) -> anyhow::Result<ServeOptions> {

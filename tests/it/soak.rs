@@ -1,6 +1,6 @@
 //! A long run (issue 15): a `join` terminal watching bots come and go in one space, while
-//! 200 members of another space of the same `serve` churn. The memory, open files and
-//! threads of both processes must stay flat after warm-up, and at the end the terminal's
+//! 200 members of another space of the same `serve` churn. The memory, open files, threads
+//! and tokio tasks of both processes must stay flat after warm-up, and at the end the terminal's
 //! list must match who is really there, and the server's lists must hold exactly the
 //! members present. In CI it runs 150 s; `PACKSPACES_SOAK_SECS=3600` (bench/soak.sh) is
 //! the hour the issue asks for, and `PACKSPACES_SOAK_CSV=FILE` keeps the samples.
@@ -10,6 +10,7 @@ use crate::common::space_member::Member;
 use crate::common::vterm::VirtualTerminal;
 
 use std::collections::VecDeque;
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -24,15 +25,35 @@ const CROWD_CHURN: usize = 50;
 /// warm-up; less is fine.
 const GROWTH: f64 = 0.10;
 
-/// What a process holds at one moment, read off /proc.
+/// What a process holds at one moment, read off /proc, and its tasks off its log.
 #[derive(Debug, Clone, Copy)]
 struct Usage {
     rss_kib: u64,
     fds: u64,
     threads: u64,
+    tasks: u64,
 }
 
-fn usage(pid: u32) -> Option<Usage> {
+/// The log level that makes a process log its task count (`logging::log_task_count`).
+const LOG_TASKS: &str = "info,packspaces::tasks=debug";
+
+/// The last task count a process logged (`... packspaces::tasks: tasks alive alive=N`).
+fn tasks_logged(log: &Path) -> Option<u64> {
+    let text = std::fs::read_to_string(log).ok()?;
+    text.lines()
+        .rev()
+        .filter(|l| l.contains("packspaces::tasks"))
+        .find_map(|l| {
+            l.rsplit_once("alive=")?
+                .1
+                .split_whitespace()
+                .next()?
+                .parse()
+                .ok()
+        })
+}
+
+fn usage(pid: u32, log: &Path) -> Option<Usage> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     let field = |name: &str| {
         status
@@ -45,6 +66,7 @@ fn usage(pid: u32) -> Option<Usage> {
         rss_kib: field("VmRSS:")?,
         fds,
         threads: field("Threads:")?,
+        tasks: tasks_logged(log)?,
     })
 }
 
@@ -115,11 +137,11 @@ fn keep_csv(samples: &[(f64, &str, Usage)]) {
     let Ok(path) = std::env::var("PACKSPACES_SOAK_CSV") else {
         return;
     };
-    let mut csv = String::from("seconds,process,rss_kib,fds,threads\n");
+    let mut csv = String::from("seconds,process,rss_kib,fds,threads,tasks\n");
     for (t, process, u) in samples {
         csv.push_str(&format!(
-            "{t:.0},{process},{},{},{}\n",
-            u.rss_kib, u.fds, u.threads
+            "{t:.0},{process},{},{},{},{}\n",
+            u.rss_kib, u.fds, u.threads, u.tasks
         ));
     }
     std::fs::write(&path, csv).unwrap();
@@ -145,10 +167,11 @@ fn assert_flat(samples: &[(f64, &str, Usage)], process: &str, run: Duration) {
         );
         v[v.len() / 2]
     };
-    let picks: [(&str, Pick); 3] = [
+    let picks: [(&str, Pick); 4] = [
         ("resident memory (KiB)", |u| u.rss_kib),
         ("open files", |u| u.fds),
         ("threads", |u| u.threads),
+        ("tokio tasks", |u| u.tasks),
     ];
     for (what, pick) in picks {
         let after_warm_up = of(third, 2.0 * third, pick);
@@ -164,7 +187,12 @@ fn assert_flat(samples: &[(f64, &str, Usage)], process: &str, run: Duration) {
 async fn a_long_session_and_a_churning_crowd_stay_flat() {
     let _turn = common::crowd_turn().await;
     let run = run_for();
-    let (mut serve, url) = common::serve_process(&[]);
+    let logs = tempfile::tempdir().unwrap();
+    let (serve_log, join_log) = (logs.path().join("serve.log"), logs.path().join("join.log"));
+    let (mut serve, url) = common::serve_process_with_env(
+        &["--log-file", serve_log.to_str().unwrap()],
+        &[("PACKSPACES_LOG", LOG_TASKS)],
+    );
     let space = format!("{url}soak");
     let crowd_space = format!("{url}crowd");
     let term = VirtualTerminal::spawn(
@@ -180,7 +208,10 @@ async fn a_long_session_and_a_churning_crowd_stay_flat() {
         ],
         160,
         48,
-        &[],
+        &[
+            ("PACKSPACES_LOG", LOG_TASKS),
+            ("PACKSPACES_LOG_FILE", join_log.to_str().unwrap()),
+        ],
     );
     let join_pid = term.pid().expect("the terminal's process id");
     let mut bots: VecDeque<Bot> = (0..PEERS).map(|n| Bot::start(&space, n)).collect();
@@ -192,15 +223,22 @@ async fn a_long_session_and_a_churning_crowd_stay_flat() {
 
     // The churn's schedule: a step every twelfth of the run (at least 10 s, so that a new
     // bot's call is up before the step's sample), the sample taken just before each step,
-    // when every bot has been in the space for a whole step.
+    // when every bot has been in the space for a whole step. The steps keep to the clock,
+    // not to the end of the previous churn, which takes longer on a busy machine.
     let step = (run / 12).max(Duration::from_secs(10));
-    let started = Instant::now();
+    let steps = (run.as_secs_f64() / step.as_secs_f64()) as u32;
+    let started = tokio::time::Instant::now();
     let mut samples: Vec<(f64, &str, Usage)> = Vec::new();
-    while started.elapsed() + step <= run {
-        tokio::time::sleep(step).await;
+    for k in 1..steps {
+        tokio::time::sleep_until(started + step * k).await;
         let t = started.elapsed().as_secs_f64();
-        for (process, pid) in [("serve", serve.id()), ("join", join_pid)] {
-            let u = usage(pid).unwrap_or_else(|| panic!("{process} is gone at {t:.0} s"));
+        for (process, pid, log) in [
+            ("serve", serve.id(), &serve_log),
+            ("join", join_pid, &join_log),
+        ] {
+            let u = usage(pid, log).unwrap_or_else(|| {
+                panic!("{process} is gone, or logged no task count, at {t:.0} s")
+            });
             samples.push((t, process, u));
         }
         tokio::task::block_in_place(|| bots.pop_front().unwrap().stop());

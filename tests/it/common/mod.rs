@@ -398,10 +398,19 @@ pub async fn first_frame(viewer: &packspaces::session::Session) -> std::sync::Ar
 /// `packspaces serve --port 0 ARGS…` as its own process; returns it and the URL it
 /// printed. Its stdout is drained (a closed pipe would end it at its next line).
 pub fn serve_process(args: &[&str]) -> (std::process::Child, String) {
+    serve_process_with_env(args, &[])
+}
+
+/// [`serve_process`] with these environment variables set for it.
+pub fn serve_process_with_env(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> (std::process::Child, String) {
     use std::io::BufRead;
     let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_packspaces"))
         .args(["serve", "--port", "0"])
         .args(args)
+        .envs(env.iter().copied())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::null())
         .spawn()
