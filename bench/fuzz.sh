@@ -17,7 +17,8 @@
 # twenty times slower than they are. So a timeout is run again alone, then timed in a plain
 # release build (examples/fuzz_replay.rs, built the first time it is needed, its build time
 # not counted); one that takes under a second there is noted with both times, kept as
-# ARTIFACT.slow-instrumented, and the target resumes for the rest of its time.
+# ARTIFACT.slow-instrumented, left out of the rest of the run (each restart of the fuzzer
+# would replay it first), and the target resumes for the rest of its time.
 # FUZZ_TARGETS="sdp y4m" picks targets.
 # Everything runs under `nice`.
 set -euo pipefail
@@ -55,8 +56,23 @@ plain_ms() {
   "${CARGO_TARGET_DIR:-../target}/release/examples/fuzz_replay" "$1" "$2" 2>/dev/null | awk '{ print $NF }' | tail -1
 }
 
+# Removes the inputs with the same bytes as $1 from the folders that follow (the fuzzer's
+# corpus names its files by their SHA-1, the committed ones have names that say what they are).
+leave_out() {
+  local sum
+  sum=$(sha1sum <"$1" | cut -d' ' -f1)
+  shift
+  find "$@" -type f -exec sha1sum {} + | awk -v sum="$sum" '$1 == sum { print $2 }' | xargs -r rm -f
+}
+
 for target in $targets; do
   mkdir -p "corpus/$target" "artifacts/$target" "seeds/$target" "regressions/$target"
+  # The committed inputs are read from a copy, so that one found slow only under
+  # instrumentation can be left out of the fuzzer's later starts: each start replays every
+  # input first, and would time out on it again before fuzzing anything.
+  inputs=$(mktemp -d)
+  cp -r "seeds/$target" "$inputs/seeds"
+  cp -r "regressions/$target" "$inputs/regressions"
   log="logs/$target.log"
   : >"$log"
   echo "== $target: $seconds s (log: fuzz/$log)"
@@ -74,7 +90,7 @@ for target in $targets; do
     # The first folder receives what the fuzzer finds worth keeping; the others are read.
     # The binary built above, not `cargo fuzz run`, which would first rebuild whatever
     # changed in the tree since and count the build in the target's time.
-    nice -n 15 "$bin/$target" "corpus/$target" "seeds/$target" "regressions/$target" \
+    nice -n 15 "$bin/$target" "corpus/$target" "$inputs/seeds" "$inputs/regressions" \
       -artifact_prefix="artifacts/$target/" \
       -max_total_time="$left" -timeout=1 -rss_limit_mb=2048 -print_final_stats=1 \
       >"$log.part" 2>&1
@@ -109,6 +125,7 @@ for target in $targets; do
           slowest_note="${alone} ms instrumented, ${plain} ms in a plain build"
         fi
         mv "$artifact" "$artifact.slow-instrumented"
+        leave_out "$artifact.slow-instrumented" "corpus/$target" "$inputs"
         continue
       fi
     fi
@@ -117,6 +134,7 @@ for target in $targets; do
     break
   done
   rm -f "$log.part"
+  rm -rf "$inputs"
   [ "$slow" -gt 0 ] && notes="$notes; $slow timeout(s) slow only under instrumentation (slowest in a plain build: $slowest_note), resumed"
   ran=$(( $(date +%s) - start ))
   stat() { grep -o "stat::$1: *[0-9]*" "$log" | tail -1 | grep -o '[0-9]*$' || echo "?"; }
