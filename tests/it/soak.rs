@@ -42,7 +42,7 @@ fn tasks_logged(log: &Path) -> Option<u64> {
     let text = std::fs::read_to_string(log).ok()?;
     text.lines()
         .rev()
-        .filter(|l| l.contains("packspaces::tasks"))
+        .filter(|l| l.contains(packspaces::logging::TASKS_TARGET))
         .find_map(|l| {
             l.rsplit_once("alive=")?
                 .1
