@@ -22,7 +22,8 @@
 #                           browser: packets played, concealed, stalls of the jitter buffer,
 #                           due, ms silent; page_audio_*: the page's of ours (s played, ms
 #                           concealed, ms concealed as silence)
-# A round whose test fails (a target not met) still prints its figures.
+# A round whose test fails (a target not met) still prints its figures, when it got that far;
+# the failure's message goes to LINES as a '# FAILED:' line.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 rounds=${1:-3}
@@ -31,11 +32,16 @@ mkdir -p "$(dirname "$out")"
 [ "$rounds" -gt 0 ] && : >"$out"
 for round in $(seq 1 "$rounds"); do
   echo "shaped: round $round of $rounds" >&2
+  echo "# round $round" >>"$out"
+  # Each round's whole output is kept beside LINES: a scenario that fails prints no figures,
+  # and what went wrong is in its log (PACKSPACES_LOG=debug for the calls' side).
+  log="${out%.*}-round$round.log"
   cargo test --locked --features "${FEATURES:-}" --test it shaped_network:: -- --nocapture --test-threads=1 2>&1 |
-    grep --line-buffered -oE 'shaped: .*|test shaped_network::.* (ok|FAILED)$' | tee -a "$out" >&2
+    tee "$log" | grep --line-buffered -oE 'shaped: .*' | tee -a "$out" >&2
+  grep -A1 'panicked at' "$log" | grep -v -e '^--$' -e 'panicked at' | sed 's/^/# FAILED: /' | tee -a "$out" >&2
 done
 echo
-echo "medians of $(($(grep -c 'shaped: .*Loss' "$out") / 4)) rounds ($(date -u +%F), lines in $out)"
+echo "medians of $(grep -c '^# round' "$out") rounds ($(date -u +%F), lines in $out; failed scenarios: $(grep -c '^# FAILED' "$out"))"
 grep -o 'shaped: .*' "$out" | sed 's/^shaped: //' | awk -F': ' '
   {
     scenario = $1
